@@ -1,0 +1,1 @@
+"""Kryptelion configuration: validated settings and the root of the exception tree."""

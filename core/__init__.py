@@ -1,0 +1,1 @@
+"""Kryptelion core: domain types, order state machine, storage and exchange adapters."""
