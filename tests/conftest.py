@@ -2,12 +2,80 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
 import pytest
 
 from config.settings import Settings, settings_from_mapping
+from core.repository import Database
+
+POSTGRES_ENV = "TEST_DATABASE_URL"
+_TABLES = "candles, order_events, orders, crossovers, backtest_trades, backtest_runs"
+
+
+def postgres_url() -> str:
+    """The PostgreSQL server URL for tests; skip without one, except in CI where it must exist."""
+    url = os.environ.get(POSTGRES_ENV, "")
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{POSTGRES_ENV} is not set under CI=true: .ci/run must start PostgreSQL")
+        pytest.skip(f"{POSTGRES_ENV} not set: no PostgreSQL server to test against")
+    return url
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def create_pg_database(server_url: str) -> str:
+    """A brand-new empty database on the test server; returns its SQLAlchemy URL."""
+    name = f"kryptelion_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_libpq(server_url), autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_pg_database(url: str) -> None:
+    server, name = url.rsplit("/", 1)
+    with psycopg.connect(_libpq(server + "/postgres"), autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def _pg_database() -> Iterator[Database]:
+    url = create_pg_database(postgres_url())
+    database = Database(url)
+    yield database
+    database.close()
+    drop_pg_database(url)
 
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     """Offline demo settings whose data folder and SQLite file live in a per-test temporary dir."""
     return settings_from_mapping({"DATA_DIR": str(tmp_path)})
+
+
+@pytest.fixture
+def sqlite_db(tmp_path) -> Iterator[Database]:
+    """A migrated SQLite file of its own for each test."""
+    database = Database(tmp_path / "test.db")
+    yield database
+    database.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path) -> Iterator[Database]:
+    """The same test against a fresh SQLite file and against the real PostgreSQL server."""
+    if request.param == "sqlite":
+        database = Database(tmp_path / "test.db")
+        yield database
+        database.close()
+        return
+    database = request.getfixturevalue("_pg_database")
+    with psycopg.connect(_libpq(database.url), autocommit=True) as connection:
+        connection.execute(f"TRUNCATE {_TABLES} RESTART IDENTITY")
+    yield database

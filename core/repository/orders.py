@@ -1,0 +1,174 @@
+"""Orders and their event history; every state change is stored with its event atomically."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from sqlalchemy import Engine, Row, func, insert, select, update
+
+from core.errors import NotFoundError, OrderStateError
+from core.models import Order, OrderEvent, OrderState, OrderType, Side
+from core.repository.engine import read_connection, write_transaction
+from core.repository.tables import OrderEventRow, OrderRow
+from core.state import creation_event, transition
+
+_orders = OrderRow.__table__
+_events = OrderEventRow.__table__
+
+
+def _order(row: Row) -> Order:
+    return Order(
+        id=row.id,
+        symbol=row.symbol,
+        side=Side(row.side),
+        type=OrderType(row.type),
+        price=row.price,
+        quantity=row.quantity,
+        state=OrderState(row.state),
+        filled_quantity=row.filled_quantity,
+        client_order_id=row.client_order_id,
+        exchange_order_id=row.exchange_order_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _event(row: Row) -> OrderEvent:
+    return OrderEvent(
+        id=row.id,
+        order_id=row.order_id,
+        from_state=None if row.from_state is None else OrderState(row.from_state),
+        to_state=OrderState(row.to_state),
+        at=row.at,
+        actor=row.actor,
+        reason=row.reason,
+        filled_quantity=row.filled_quantity,
+    )
+
+
+def _event_values(event: OrderEvent, order_id: int) -> dict[str, object]:
+    return {
+        "order_id": order_id,
+        "from_state": None if event.from_state is None else event.from_state.value,
+        "to_state": event.to_state.value,
+        "at": event.at,
+        "actor": event.actor,
+        "reason": event.reason,
+        "filled_quantity": event.filled_quantity,
+    }
+
+
+class OrderRepository:
+    """Create, read, filter and transition orders; orders are never deleted."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def create(self, order: Order, actor: str, reason: str = "creada") -> Order:
+        """Store a new order with its creation event; returns it with `id` and timestamps set."""
+        if order.state not in (OrderState.PENDING, OrderState.OPEN):
+            raise OrderStateError(
+                f"a new order starts pendiente or abierta, not {order.state.value}"
+            )
+        now = order.created_at or int(time.time() * 1000)
+        order = replace(order, created_at=now, updated_at=now)
+        values = {
+            "symbol": order.symbol,
+            "side": order.side.value,
+            "type": order.type.value,
+            "price": order.price,
+            "quantity": order.quantity,
+            "state": order.state.value,
+            "filled_quantity": order.filled_quantity,
+            "client_order_id": order.client_order_id,
+            "exchange_order_id": order.exchange_order_id,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with write_transaction(self._engine) as connection:
+            order_id = connection.execute(insert(_orders).values(values)).inserted_primary_key[0]
+            order = replace(order, id=order_id)
+            event = creation_event(order, actor, reason)
+            connection.execute(insert(_events).values(_event_values(event, order_id)))
+        return order
+
+    def get(self, order_id: int) -> Order:
+        """The order with `order_id`; raises NotFoundError."""
+        with read_connection(self._engine) as connection:
+            row = connection.execute(select(_orders).where(_orders.c.id == order_id)).first()
+        if row is None:
+            raise NotFoundError(f"order {order_id} does not exist")
+        return _order(row)
+
+    def _filtered(self, query, symbol: str | None, state: OrderState | None, side: Side | None):  # type: ignore[no-untyped-def]
+        if symbol is not None:
+            query = query.where(_orders.c.symbol == symbol)
+        if state is not None:
+            query = query.where(_orders.c.state == OrderState(state).value)
+        if side is not None:
+            query = query.where(_orders.c.side == Side(side).value)
+        return query
+
+    def list(
+        self,
+        symbol: str | None = None,
+        state: OrderState | None = None,
+        side: Side | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Order]:
+        """Orders matching every given filter, newest first."""
+        query = self._filtered(select(_orders), symbol, state, side)
+        query = query.order_by(_orders.c.id.desc()).limit(limit).offset(offset)
+        with read_connection(self._engine) as connection:
+            return [_order(row) for row in connection.execute(query)]
+
+    def count(
+        self, symbol: str | None = None, state: OrderState | None = None, side: Side | None = None
+    ) -> int:
+        query = self._filtered(select(func.count()).select_from(_orders), symbol, state, side)
+        with read_connection(self._engine) as connection:
+            return int(connection.execute(query).scalar_one())
+
+    def apply(
+        self,
+        order_id: int,
+        target: OrderState,
+        actor: str,
+        reason: str = "",
+        filled_quantity: float | None = None,
+    ) -> tuple[Order, OrderEvent]:
+        """Transition an order through the state machine and store the event, atomically.
+
+        The row is read inside the write transaction, so two concurrent transitions cannot both
+        start from the same state. Raises NotFoundError or OrderStateError.
+        """
+        with write_transaction(self._engine) as connection:
+            query = select(_orders).where(_orders.c.id == order_id)
+            if connection.dialect.name == "postgresql":
+                query = query.with_for_update()
+            row = connection.execute(query).first()
+            if row is None:
+                raise NotFoundError(f"order {order_id} does not exist")
+            order, event = transition(_order(row), target, actor, reason, filled_quantity)
+            connection.execute(
+                update(_orders)
+                .where(_orders.c.id == order_id)
+                .values(
+                    state=order.state.value,
+                    filled_quantity=order.filled_quantity,
+                    updated_at=order.updated_at,
+                )
+            )
+            event_id = connection.execute(
+                insert(_events).values(_event_values(event, order_id))
+            ).inserted_primary_key[0]
+        return order, replace(event, id=event_id)
+
+    def events(self, order_id: int) -> list[OrderEvent]:
+        """The order's history, oldest first; raises NotFoundError for an unknown order."""
+        self.get(order_id)
+        query = select(_events).where(_events.c.order_id == order_id).order_by(_events.c.id)
+        with read_connection(self._engine) as connection:
+            return [_event(row) for row in connection.execute(query)]

@@ -1,0 +1,128 @@
+"""SQLAlchemy 2.0 typed table models; the migrations in `migrations/` create exactly these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY (the rowid alias); PostgreSQL gets BIGINT.
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CandleRow(Base):
+    """One kline; the composite key makes upserts idempotent and range reads index-ordered."""
+
+    __tablename__ = "candles"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    symbol: Mapped[str] = mapped_column(String(20), primary_key=True)
+    interval: Mapped[str] = mapped_column(String(3), primary_key=True)
+    open_time: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    open: Mapped[float] = mapped_column(Double)
+    high: Mapped[float] = mapped_column(Double)
+    low: Mapped[float] = mapped_column(Double)
+    close: Mapped[float] = mapped_column(Double)
+    volume: Mapped[float] = mapped_column(Double)
+    quote_volume: Mapped[float] = mapped_column(Double, default=0.0)
+    trades: Mapped[int] = mapped_column(BigInteger, default=0)
+    taker_buy_base: Mapped[float] = mapped_column(Double, default=0.0)
+    taker_buy_quote: Mapped[float] = mapped_column(Double, default=0.0)
+
+
+class OrderRow(Base):
+    __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_symbol_state", "symbol", "state"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(20))
+    side: Mapped[str] = mapped_column(String(10))
+    type: Mapped[str] = mapped_column(String(10))
+    price: Mapped[float | None] = mapped_column(Double, nullable=True)
+    quantity: Mapped[float] = mapped_column(Double)
+    state: Mapped[str] = mapped_column(String(12))
+    filled_quantity: Mapped[float] = mapped_column(Double, default=0.0)
+    client_order_id: Mapped[str | None] = mapped_column(String(36), unique=True, nullable=True)
+    exchange_order_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class OrderEventRow(Base):
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    to_state: Mapped[str] = mapped_column(String(12))
+    at: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    filled_quantity: Mapped[float] = mapped_column(Double, default=0.0)
+
+
+class CrossoverRow(Base):
+    __tablename__ = "crossovers"
+    __table_args__ = (
+        UniqueConstraint("symbol", "interval", "strategy", "open_time", name="uq_crossovers_key"),
+        Index("ix_crossovers_time", "open_time"),
+    )
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(20))
+    interval: Mapped[str] = mapped_column(String(3))
+    strategy: Mapped[str] = mapped_column(String(40))
+    open_time: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(10))
+    price: Mapped[float] = mapped_column(Double)
+    fast: Mapped[float] = mapped_column(Double)
+    slow: Mapped[float] = mapped_column(Double)
+
+
+class BacktestRunRow(Base):
+    __tablename__ = "backtest_runs"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(20))
+    interval: Mapped[str] = mapped_column(String(3))
+    strategy: Mapped[str] = mapped_column(String(40))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    start_time: Mapped[int] = mapped_column(BigInteger)
+    end_time: Mapped[int] = mapped_column(BigInteger)
+    capital: Mapped[float] = mapped_column(Double)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    equity: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class BacktestTradeRow(Base):
+    __tablename__ = "backtest_trades"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("backtest_runs.id"), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    side: Mapped[str] = mapped_column(String(10))
+    entry_time: Mapped[int] = mapped_column(BigInteger)
+    entry_price: Mapped[float] = mapped_column(Double)
+    exit_time: Mapped[int] = mapped_column(BigInteger)
+    exit_price: Mapped[float] = mapped_column(Double)
+    quantity: Mapped[float] = mapped_column(Double)
+    pnl: Mapped[float] = mapped_column(Double)
+    fees: Mapped[float] = mapped_column(Double)
+    funding: Mapped[float] = mapped_column(Double)
+    exit_reason: Mapped[str] = mapped_column(String(40))
+    return_pct: Mapped[float] = mapped_column(Double)

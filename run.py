@@ -1,0 +1,132 @@
+"""Kryptelion's command line: `python run.py [command]`; with no command it starts everything."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from config.errors import KryptelionError
+from config.settings import Settings, load_settings
+
+log = logging.getLogger("kryptelion")
+
+# Commands whose issue has not landed yet: they say so and exit 2 rather than pretend.
+PENDING = {
+    "web": "the web app and REST API arrive with issue #7",
+    "bridge": "the WebSocket bridge arrives with issue #8",
+    "update": "candle downloads arrive with issue #5",
+    "export": "candle export arrives with issue #5",
+    "backtest": "the backtesting engine arrives with issue #6",
+    "demo-exchange": "the local demo exchange arrives with issue #4",
+}
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+    )
+    # Alembic narrates every start-up at INFO; only its warnings matter to a user.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _open_database(settings: Settings):  # type: ignore[no-untyped-def]
+    from core.repository import Database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Database(settings.database_url)
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    """`db upgrade` migrates the schema to head; `db current` shows where the database is."""
+    from core.repository import Database
+
+    if args.action == "upgrade":
+        db = _open_database(settings)
+        print(f"{db.redacted_url()}: schema at revision {db.revision()} (head {db.head()})")
+    else:
+        db = Database(settings.database_url, migrate=False)
+        current = db.revision()
+        state = "up to date" if current == db.head() else f"behind head {db.head()}"
+        print(f"{db.redacted_url()}: revision {current or 'none (empty)'}, {state}")
+    db.close()
+    return 0
+
+
+def cmd_all(args: argparse.Namespace, settings: Settings) -> int:
+    """Start every service that exists so far; today that is preparing the database."""
+    db = _open_database(settings)
+    log.info("database ready: %s (revision %s)", db.redacted_url(), db.revision())
+    db.close()
+    print(f"Kryptelion: database ready at {db.redacted_url()}.")
+    print("No service can start yet: " + "; ".join(PENDING.values()) + ".")
+    return 0
+
+
+def _pending(name: str) -> Callable[[argparse.Namespace, Settings], int]:
+    def command(args: argparse.Namespace, settings: Settings) -> int:
+        print(f"run.py {name}: not available yet — {PENDING[name]}.", file=sys.stderr)
+        return 2
+
+    return command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run.py",
+        description="Kryptelion: Binance USDT-M futures workbench. No command starts everything.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    sub.add_parser("web", help="serve the web app and REST API")
+    sub.add_parser("bridge", help="run the WebSocket bridge (same as python -m wsbridge)")
+    update = sub.add_parser("update", help="download candles into the database")
+    update.add_argument("--symbols", help="comma-separated, e.g. BTCUSDT,ETHUSDT")
+    update.add_argument("--intervals", help="comma-separated, e.g. 1m,5m")
+    update.add_argument("--start", help="ISO date or epoch ms (UTC)")
+    update.add_argument("--end", help="ISO date or epoch ms (UTC)")
+    export = sub.add_parser("export", help="export stored candles to CSV or JSON")
+    export.add_argument("symbol")
+    export.add_argument("interval")
+    export.add_argument("--formato", default="csv", choices=("csv", "json"))
+    export.add_argument("--salida", help="output file")
+    backtest = sub.add_parser("backtest", help="run a backtest and print its metrics")
+    backtest.add_argument("--symbol")
+    backtest.add_argument("--interval")
+    backtest.add_argument("--strategy")
+    demo = sub.add_parser("demo-exchange", help="run the local Binance-compatible demo exchange")
+    demo.add_argument("--host")
+    demo.add_argument("--port", type=int)
+    db = sub.add_parser("db", help="database schema: upgrade or show the current revision")
+    db.add_argument("action", choices=("upgrade", "current"))
+    return parser
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    **{name: _pending(name) for name in PENDING},
+    "db": cmd_db,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except KryptelionError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    _configure_logging(settings)
+    command = COMMANDS.get(args.command, cmd_all)
+    try:
+        return command(args, settings)
+    except KryptelionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Orders with their event history, against SQLite and PostgreSQL."""
+
+import pytest
+
+from core.errors import NotFoundError, OrderStateError
+from core.models import Order, OrderState, Side
+
+S = OrderState
+
+
+def _new(db, symbol="BTCUSDT", side=Side.BUY, **kw) -> Order:
+    return db.orders.create(
+        Order(symbol=symbol, side=side, quantity=0.01, price=29500.5, **kw), actor="api"
+    )
+
+
+def test_order_and_events_round_trip(db):
+    order = _new(db)
+    assert order.id is not None and order.created_at > 0 and order.state is S.PENDING
+    assert db.orders.get(order.id) == order
+    opened, _ = db.orders.apply(order.id, S.OPEN, actor="broker", reason="accepted")
+    partial, _ = db.orders.apply(order.id, S.PARTIAL, actor="broker", filled_quantity=0.004)
+    done, last = db.orders.apply(order.id, S.FILLED, actor="broker")
+    assert done.state is S.FILLED and done.filled_quantity == 0.01
+    assert db.orders.get(order.id) == done
+    events = db.orders.events(order.id)
+    assert [(e.from_state, e.to_state, e.actor) for e in events] == [
+        (None, S.PENDING, "api"),
+        (S.PENDING, S.OPEN, "broker"),
+        (S.OPEN, S.PARTIAL, "broker"),
+        (S.PARTIAL, S.FILLED, "broker"),
+    ]
+    assert events[1].reason == "accepted" and events[2].filled_quantity == 0.004
+    assert events[-1] == last
+
+
+def test_illegal_transition_changes_nothing(db):
+    order = _new(db)
+    db.orders.apply(order.id, S.CANCELED, actor="api")
+    with pytest.raises(OrderStateError, match="cannot go from cancelada to abierta"):
+        db.orders.apply(order.id, S.OPEN, actor="api")
+    assert db.orders.get(order.id).state is S.CANCELED
+    assert len(db.orders.events(order.id)) == 2
+
+
+def test_unknown_order_is_not_found(db):
+    with pytest.raises(NotFoundError):
+        db.orders.get(999)
+    with pytest.raises(NotFoundError):
+        db.orders.apply(999, S.CANCELED, actor="api")
+    with pytest.raises(NotFoundError):
+        db.orders.events(999)
+
+
+def test_new_orders_start_pending_or_open(db):
+    with pytest.raises(OrderStateError):
+        _new(db, state=S.FILLED)
+    assert _new(db, state=S.OPEN).state is S.OPEN
+
+
+def test_filters_pagination_and_counts(db):
+    ids = [
+        _new(db, "BTCUSDT", Side.BUY).id,
+        _new(db, "ETHUSDT", Side.SELL).id,
+        _new(db, "BTCUSDT", Side.SELL).id,
+        _new(db, "BTCUSDT", Side.BUY).id,
+    ]
+    db.orders.apply(ids[0], S.CANCELED, actor="api")
+    assert [o.id for o in db.orders.list()] == ids[::-1]
+    assert [o.id for o in db.orders.list(symbol="BTCUSDT")] == [ids[3], ids[2], ids[0]]
+    assert [o.id for o in db.orders.list(state=S.PENDING, side=Side.BUY)] == [ids[3]]
+    assert [o.id for o in db.orders.list(limit=2, offset=1)] == [ids[2], ids[1]]
+    assert db.orders.count(symbol="BTCUSDT", side=Side.SELL) == 1
+    assert db.orders.count(state=S.CANCELED) == 1

@@ -1,0 +1,101 @@
+"""The order state machine: every legal move works and records an event, every other one raises."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core.errors import OrderStateError
+from core.models import Order, OrderState, Side
+from core.state import TRANSITIONS, creation_event, transition
+
+S = OrderState
+LEGAL = [(a, b) for a, targets in TRANSITIONS.items() for b in targets]
+ILLEGAL = [(a, b) for a in S for b in S if b not in TRANSITIONS[a]]
+
+
+def _order(state: OrderState, filled: float = 0.0) -> Order:
+    return Order(
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        quantity=1.0,
+        price=30000.0,
+        state=state,
+        filled_quantity=filled,
+        id=7,
+        created_at=1,
+    )
+
+
+def _fill_for(order: Order, target: OrderState) -> float | None:
+    if target is S.PARTIAL:
+        return (order.filled_quantity + order.quantity) / 2
+    return None
+
+
+def test_the_table_matches_the_documented_lifecycle():
+    assert TRANSITIONS[S.PENDING] == {S.OPEN, S.CANCELED, S.REJECTED, S.EXPIRED}
+    assert TRANSITIONS[S.OPEN] == {S.PARTIAL, S.FILLED, S.CANCELED, S.EXPIRED}
+    assert all(not TRANSITIONS[s] for s in S if s.is_final)
+    assert {s for s in S if s.is_final} == {S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED}
+
+
+@pytest.mark.parametrize(("source", "target"), LEGAL)
+def test_every_legal_transition_produces_an_event(source, target):
+    order = _order(source, 0.25 if source is S.PARTIAL else 0.0)
+    moved, event = transition(
+        order, target, actor="api", reason="test", at=42, filled_quantity=_fill_for(order, target)
+    )
+    assert moved.state is target and moved.updated_at == 42
+    assert (event.order_id, event.from_state, event.to_state, event.at, event.actor) == (
+        7,
+        source,
+        target,
+        42,
+        "api",
+    )
+    if target is S.FILLED:
+        assert moved.filled_quantity == order.quantity
+    assert order.state is source, "the input order is immutable"
+
+
+@pytest.mark.parametrize(("source", "target"), ILLEGAL)
+def test_every_illegal_transition_raises(source, target):
+    with pytest.raises(OrderStateError, match=f"from {source.value} to {target.value}"):
+        transition(_order(source), target, actor="api")
+
+
+def test_partial_fill_must_grow_and_stay_below_quantity():
+    order = _order(S.OPEN)
+    with pytest.raises(OrderStateError):
+        transition(order, S.PARTIAL, actor="broker")
+    with pytest.raises(OrderStateError):
+        transition(order, S.PARTIAL, actor="broker", filled_quantity=1.0)
+    half, _ = transition(order, S.PARTIAL, actor="broker", filled_quantity=0.5)
+    with pytest.raises(OrderStateError):
+        transition(half, S.PARTIAL, actor="broker", filled_quantity=0.4)
+    with pytest.raises(OrderStateError):
+        transition(half, S.CANCELED, actor="api", filled_quantity=0.9)
+
+
+def test_creation_event_records_the_initial_state():
+    event = creation_event(_order(S.PENDING), actor="api")
+    assert event.from_state is None and event.to_state is S.PENDING and event.at == 1
+
+
+@given(st.lists(st.sampled_from(list(S)), max_size=12))
+def test_random_walks_obey_the_table(targets):
+    order = _order(S.PENDING)
+    history = [order.state]
+    for target in targets:
+        legal = target in TRANSITIONS[order.state]
+        try:
+            order, event = transition(
+                order, target, actor="walk", filled_quantity=_fill_for(order, target)
+            )
+        except OrderStateError:
+            assert not legal
+            continue
+        assert legal and event.from_state is history[-1] and event.to_state is target
+        history.append(order.state)
+    assert all(b in TRANSITIONS[a] for a, b in zip(history, history[1:], strict=False))
+    assert all(not s.is_final for s in history[:-1])
