@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import repeat
@@ -79,18 +78,20 @@ def _rows(symbol: str, interval: str, columns: Mapping[str, object]) -> list[tup
     return list(zip(repeat(symbol, length), repeat(interval, length), *arrays, strict=False))
 
 
+_PG_COPY_TYPES = ["varchar", "varchar", "int8", *("float8",) * 6, "int8", "float8", "float8"]
+
+
 def _pg_copy(connection: Connection, rows: list[tuple]) -> int:
+    """Binary COPY into a staging table, then one set-based merge: ~10x faster than executemany."""
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     cursor.execute(
         "CREATE TEMP TABLE IF NOT EXISTS candles_stage "
         "(LIKE candles INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
-    buffer = io.StringIO()
-    for row in rows:
-        buffer.write("\t".join(map(str, row)))
-        buffer.write("\n")
-    with cursor.copy(f"COPY candles_stage ({_INSERT_COLUMNS}) FROM STDIN") as copy:
-        copy.write(buffer.getvalue())
+    with cursor.copy(f"COPY candles_stage ({_INSERT_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_PG_COPY_TYPES)
+        for row in rows:
+            copy.write_row(row)
     cursor.execute(_PG_MERGE)
     return cursor.rowcount
 

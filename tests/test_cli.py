@@ -1,0 +1,97 @@
+"""run.py and setup_env.py as a user runs them: real subprocesses, real files."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import setup_env
+from config.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SUBCOMMANDS = ("web", "bridge", "update", "export", "backtest", "demo-exchange", "db")
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    full_env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "run.py", *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_has_help(command):
+    result = _run(command, "--help")
+    assert result.returncode == 0
+    assert f"run.py {command}" in result.stdout
+
+
+def test_db_upgrade_then_current(tmp_path):
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'k.db'}"}
+    before = _run("db", "current", env=env)
+    assert before.returncode == 0 and "revision none (empty)" in before.stdout
+    upgraded = _run("db", "upgrade", env=env)
+    assert upgraded.returncode == 0 and "schema at revision 0001" in upgraded.stdout
+    after = _run("db", "current", env=env)
+    assert "revision 0001, up to date" in after.stdout
+    assert (tmp_path / "k.db").is_file()
+
+
+def test_bad_setting_stops_start_up_with_one_line_naming_the_key():
+    result = _run("db", "current", env={"WEB_PORT": "70000"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: WEB_PORT: '70000' is not a port number (1-65535)"
+    ]
+
+
+def test_setup_env_creates_env_and_never_overwrites_without_force(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "datos"))
+    env_file = tmp_path / ".env"
+    done = setup_env.setup(env_file)
+    assert env_file.read_text() == setup_env.EXAMPLE.read_text()
+    assert (tmp_path / "datos").is_dir() and "created" in done[0]
+    env_file.write_text("MARKET=binance\n")
+    assert "kept existing" in setup_env.setup(env_file)[0]
+    assert env_file.read_text() == "MARKET=binance\n"
+    setup_env.setup(env_file, force=True)
+    assert env_file.read_text() == setup_env.EXAMPLE.read_text()
+
+
+def test_env_example_documents_every_setting_and_loads_as_demo(tmp_path):
+    example = setup_env.EXAMPLE.read_text()
+    keys = {
+        line.split("=")[0]
+        for line in example.splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    assert keys == {
+        "MARKET",
+        "BINANCE_REST_URL",
+        "BINANCE_WS_URL",
+        "BINANCE_API_KEY",
+        "BINANCE_API_SECRET",
+        "TRADING_MODE",
+        "LIVE_TRADING_CONFIRM",
+        "DATABASE_URL",
+        "DATA_DIR",
+        "WEB_HOST",
+        "WEB_PORT",
+        "BRIDGE_HOST",
+        "BRIDGE_PORT",
+        "DEMO_HOST",
+        "DEMO_PORT",
+        "DEMO_SPEED",
+        "DEMO_SEED",
+        "API_TOKEN",
+        "LOG_LEVEL",
+    }
+    settings = load_settings(setup_env.EXAMPLE, environ={})
+    assert settings.market == "demo" and settings.trading_mode == "paper"
