@@ -5,17 +5,17 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, Row, func, insert, select
+from sqlalchemy import Engine, Row, Table, func, insert, select
 
 from core.errors import NotFoundError
 from core.models import BacktestRun, Side, Trade
 from core.repository.engine import read_connection, write_transaction
 from core.repository.tables import BacktestRunRow, BacktestTradeRow
 
-_runs = BacktestRunRow.__table__
-_trades = BacktestTradeRow.__table__
+_runs = cast(Table, BacktestRunRow.__table__)
+_trades = cast(Table, BacktestTradeRow.__table__)
 _TRADE_FIELDS = (
     "entry_time",
     "entry_price",
@@ -82,7 +82,9 @@ class BacktestRepository:
             "created_at": created,
         }
         with write_transaction(self._engine) as connection:
-            run_id = connection.execute(insert(_runs).values(values)).inserted_primary_key[0]
+            run_id = connection.execute(
+                insert(_runs).values(values).returning(_runs.c.id)
+            ).scalar_one()
             trade_rows = [
                 {
                     "run_id": run_id,
@@ -106,7 +108,7 @@ class BacktestRepository:
             trades = tuple(_trade(r) for r in connection.execute(query))
         return _run(row, trades)
 
-    def list(self, limit: int = 50, offset: int = 0) -> list[BacktestRun]:
+    def find(self, limit: int = 50, offset: int = 0) -> list[BacktestRun]:
         """Runs newest first, without trades and equity (summaries for a listing)."""
         query = select(_runs).order_by(_runs.c.id.desc()).limit(limit).offset(offset)
         with read_connection(self._engine) as connection:

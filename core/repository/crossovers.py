@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
-from sqlalchemy import Engine, Row, func, select
+from sqlalchemy import Engine, Row, Table, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -12,7 +13,7 @@ from core.models import CrossKind, Crossover
 from core.repository.engine import read_connection, write_transaction
 from core.repository.tables import CrossoverRow
 
-_table = CrossoverRow.__table__
+_table = cast(Table, CrossoverRow.__table__)
 
 
 def _crossover(row: Row) -> Crossover:
@@ -65,7 +66,7 @@ class CrossoverRepository:
             # RETURNING lists only inserted rows; executemany's rowcount is -1 on psycopg.
             return len(connection.execute(statement, values).all())
 
-    def list(
+    def find(
         self,
         symbol: str | None = None,
         interval: str | None = None,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from typing import cast
 
-from sqlalchemy import Engine, Row, func, insert, select, update
+from sqlalchemy import Engine, Row, Table, func, insert, select, update
 
 from core.errors import NotFoundError, OrderStateError
 from core.models import Order, OrderEvent, OrderState, OrderType, Side
@@ -13,8 +14,8 @@ from core.repository.engine import read_connection, write_transaction
 from core.repository.tables import OrderEventRow, OrderRow
 from core.state import creation_event, transition
 
-_orders = OrderRow.__table__
-_events = OrderEventRow.__table__
+_orders = cast(Table, OrderRow.__table__)
+_events = cast(Table, OrderEventRow.__table__)
 
 
 def _order(row: Row) -> Order:
@@ -87,7 +88,9 @@ class OrderRepository:
             "updated_at": now,
         }
         with write_transaction(self._engine) as connection:
-            order_id = connection.execute(insert(_orders).values(values)).inserted_primary_key[0]
+            order_id = connection.execute(
+                insert(_orders).values(values).returning(_orders.c.id)
+            ).scalar_one()
             order = replace(order, id=order_id)
             event = creation_event(order, actor, reason)
             connection.execute(insert(_events).values(_event_values(event, order_id)))
@@ -110,7 +113,7 @@ class OrderRepository:
             query = query.where(_orders.c.side == Side(side).value)
         return query
 
-    def list(
+    def find(
         self,
         symbol: str | None = None,
         state: OrderState | None = None,
@@ -162,8 +165,8 @@ class OrderRepository:
                 )
             )
             event_id = connection.execute(
-                insert(_events).values(_event_values(event, order_id))
-            ).inserted_primary_key[0]
+                insert(_events).values(_event_values(event, order_id)).returning(_events.c.id)
+            ).scalar_one()
         return order, replace(event, id=event_id)
 
     def events(self, order_id: int) -> list[OrderEvent]:

@@ -16,9 +16,9 @@ def test_crossovers_deduplicate_filter_and_latest_per_stream(db):
     batch = [_cross("BTCUSDT", "1m", t) for t in (1, 2, 3)] + [_cross("ETHUSDT", "5m", 2)]
     assert db.crossovers.add(batch) == 4
     assert db.crossovers.add(batch[:2] + [_cross("BTCUSDT", "1m", 4, CrossKind.DEATH)]) == 1
-    assert [c.open_time for c in db.crossovers.list(symbol="BTCUSDT")] == [4, 3, 2, 1]
-    assert [c.open_time for c in db.crossovers.list(interval="1m", since=3)] == [4, 3]
-    assert len(db.crossovers.list(limit=2)) == 2
+    assert [c.open_time for c in db.crossovers.find(symbol="BTCUSDT")] == [4, 3, 2, 1]
+    assert [c.open_time for c in db.crossovers.find(interval="1m", since=3)] == [4, 3]
+    assert len(db.crossovers.find(limit=2)) == 2
     latest = {(c.symbol, c.interval): c for c in db.crossovers.latest_per_stream()}
     assert (
         latest["BTCUSDT", "1m"].open_time == 4 and latest["BTCUSDT", "1m"].kind is CrossKind.DEATH
@@ -62,7 +62,7 @@ def test_backtest_run_round_trip_with_trades(db):
     assert loaded.params == {"rapida": 10, "lenta": 30}
     assert loaded.metrics == {"sharpe": 1.25, "profit_factor": None, "trades": 3}
     db.backtests.save(run)
-    listed = db.backtests.list()
+    listed = db.backtests.find()
     assert [r.id for r in listed] == [saved.id + 1, saved.id] and listed[0].trades == ()
     assert db.backtests.count() == 2
     with pytest.raises(NotFoundError):

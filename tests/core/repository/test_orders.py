@@ -66,9 +66,9 @@ def test_filters_pagination_and_counts(db):
         _new(db, "BTCUSDT", Side.BUY).id,
     ]
     db.orders.apply(ids[0], S.CANCELED, actor="api")
-    assert [o.id for o in db.orders.list()] == ids[::-1]
-    assert [o.id for o in db.orders.list(symbol="BTCUSDT")] == [ids[3], ids[2], ids[0]]
-    assert [o.id for o in db.orders.list(state=S.PENDING, side=Side.BUY)] == [ids[3]]
-    assert [o.id for o in db.orders.list(limit=2, offset=1)] == [ids[2], ids[1]]
+    assert [o.id for o in db.orders.find()] == ids[::-1]
+    assert [o.id for o in db.orders.find(symbol="BTCUSDT")] == [ids[3], ids[2], ids[0]]
+    assert [o.id for o in db.orders.find(state=S.PENDING, side=Side.BUY)] == [ids[3]]
+    assert [o.id for o in db.orders.find(limit=2, offset=1)] == [ids[2], ids[1]]
     assert db.orders.count(symbol="BTCUSDT", side=Side.SELL) == 1
     assert db.orders.count(state=S.CANCELED) == 1
