@@ -1,0 +1,1 @@
+"""Candle data: downloads (updater), archive imports (vision) and exports (exporter)."""

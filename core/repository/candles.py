@@ -20,6 +20,7 @@ EXTRA_COLUMNS = ("quote_volume", "trades", "taker_buy_base", "taker_buy_quote")
 DATA_COLUMNS = PRICE_COLUMNS + EXTRA_COLUMNS
 ALL_COLUMNS = ("open_time", *DATA_COLUMNS)
 _INT_COLUMNS = ("open_time", "trades")
+_UPSERT_SLICE = 50_000
 _KEY = ("symbol", "interval", "open_time")
 _INSERT_COLUMNS = ", ".join(_KEY + DATA_COLUMNS)
 # Rewriting a row with identical values is skipped, so the row count reports real changes only.
@@ -88,6 +89,7 @@ def _pg_copy(connection: Connection, rows: list[tuple]) -> int:
         "CREATE TEMP TABLE IF NOT EXISTS candles_stage "
         "(LIKE candles INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
+    cursor.execute("TRUNCATE candles_stage")  # earlier slices of this transaction are merged
     with cursor.copy(f"COPY candles_stage ({_INSERT_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(_PG_COPY_TYPES)
         for row in rows:
@@ -109,15 +111,20 @@ class CandleRepository:
         rows inserted or changed, so storing the same candles twice returns 0 the second time.
         """
         check_interval(interval)
-        rows = _rows(symbol, interval, columns)
-        if not rows:
-            return 0
+        frame = columns if isinstance(columns, pd.DataFrame) else pd.DataFrame(dict(columns))
+        written = 0
         with write_transaction(self._engine) as connection:
-            if connection.dialect.name == "postgresql":
-                return _pg_copy(connection, rows)
-            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            cursor.executemany(_SQLITE_UPSERT, rows)
-            return cursor.rowcount
+            # Python tuples cost ~100 bytes a field: build them a slice at a time, in one
+            # transaction, so a year of candles does not need a gigabyte.
+            for offset in range(0, len(frame), _UPSERT_SLICE):
+                rows = _rows(symbol, interval, frame.iloc[offset : offset + _UPSERT_SLICE])
+                if connection.dialect.name == "postgresql":
+                    written += _pg_copy(connection, rows)
+                else:
+                    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                    cursor.executemany(_SQLITE_UPSERT, rows)
+                    written += cursor.rowcount
+        return written
 
     def upsert_candles(self, candles: Iterable[Candle]) -> int:
         """Upsert `Candle` objects (any mix of streams); open candles are refused, never stored."""
