@@ -16,8 +16,6 @@ log = logging.getLogger("kryptelion")
 PENDING = {
     "web": "the web app and REST API arrive with issue #7",
     "bridge": "the WebSocket bridge arrives with issue #8",
-    "update": "candle downloads arrive with issue #5",
-    "export": "candle export arrives with issue #5",
     "backtest": "the backtesting engine arrives with issue #6",
     "demo-exchange": "the local demo exchange arrives with issue #4",
 }
@@ -56,6 +54,88 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _csv_list(check: Callable[[str], object]) -> Callable[[str], list[str]]:
+    """An argparse type for comma-separated values, each validated by `check`."""
+
+    def parse(text: str) -> list[str]:
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError("give at least one value")
+        for item in items:
+            try:
+                check(item)
+            except KryptelionError as error:
+                raise argparse.ArgumentTypeError(str(error)) from None
+        return items
+
+    return parse
+
+
+def _time_arg(text: str) -> int:
+    from core.intervals import to_ms
+
+    try:
+        return to_ms(text)
+    except KryptelionError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _interval_arg(text: str) -> str:
+    from core.intervals import check_interval
+
+    try:
+        return check_interval(text)
+    except KryptelionError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _print_table(rows: list[dict[str, object]]) -> None:
+    if not rows:
+        return
+    widths = {key: max(len(key), *(len(str(row[key])) for row in rows)) for key in rows[0]}
+    print("  ".join(key.ljust(width) for key, width in widths.items()))
+    for row in rows:
+        print("  ".join(str(row[key]).ljust(width) for key, width in widths.items()))
+
+
+def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
+    """Download candles for every symbol x interval; print a summary table; 1 if any failed."""
+    from data.updater import DownloadError, obtener_datos_historicos
+
+    try:
+        summaries = obtener_datos_historicos(
+            args.symbols,
+            args.intervals,
+            args.db or settings.database_url,
+            args.start,
+            args.end,
+            rest_url=settings.binance_rest_url,
+            lookback_days=args.lookback_days,
+        )
+    except DownloadError as error:
+        _print_table([s.as_row() for s in error.summaries.values()])
+        raise
+    _print_table([s.as_row() for s in summaries.values()])
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    """Export one stream to CSV or JSON and say where it went."""
+    from data.exporter import exportar_datos
+
+    path = exportar_datos(
+        args.symbol.upper(),
+        args.interval,
+        args.formato,
+        args.salida,
+        args.start,
+        args.end,
+        db=args.db or settings.database_url,
+    )
+    print(f"exported to {path}")
+    return 0
+
+
 def cmd_all(args: argparse.Namespace, settings: Settings) -> int:
     """Start every service that exists so far; today that is preparing the database."""
     db = _open_database(settings)
@@ -83,15 +163,44 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("web", help="serve the web app and REST API")
     sub.add_parser("bridge", help="run the WebSocket bridge (same as python -m wsbridge)")
     update = sub.add_parser("update", help="download candles into the database")
-    update.add_argument("--symbols", help="comma-separated, e.g. BTCUSDT,ETHUSDT")
-    update.add_argument("--intervals", help="comma-separated, e.g. 1m,5m")
-    update.add_argument("--start", help="ISO date or epoch ms (UTC)")
-    update.add_argument("--end", help="ISO date or epoch ms (UTC)")
+    update.add_argument(
+        "--symbols",
+        required=True,
+        type=_csv_list(str.upper),
+        help="comma-separated, e.g. BTCUSDT,ETHUSDT",
+    )
+    update.add_argument(
+        "--intervals",
+        required=True,
+        type=_csv_list(_interval_arg),
+        help="comma-separated, e.g. 1m,5m",
+    )
+    update.add_argument(
+        "--start",
+        type=_time_arg,
+        help="ISO date or epoch ms (UTC); default: continue after the newest "
+        "stored candle, or --lookback-days back for a new stream",
+    )
+    update.add_argument(
+        "--end",
+        type=_time_arg,
+        help="exclusive, ISO date or epoch ms (UTC); default: last closed candle",
+    )
+    update.add_argument(
+        "--lookback-days",
+        type=int,
+        default=30,
+        help="history for a stream with no stored candles (default 30)",
+    )
+    update.add_argument("--db", help="SQLite file or SQLAlchemy URL (default: DATABASE_URL)")
     export = sub.add_parser("export", help="export stored candles to CSV or JSON")
     export.add_argument("symbol")
-    export.add_argument("interval")
+    export.add_argument("interval", type=_interval_arg)
     export.add_argument("--formato", default="csv", choices=("csv", "json"))
-    export.add_argument("--salida", help="output file")
+    export.add_argument("--salida", help="output file (default: SYMBOL_INTERVAL[_range].formato)")
+    export.add_argument("--start", type=_time_arg, help="ISO date or epoch ms (UTC)")
+    export.add_argument("--end", type=_time_arg, help="exclusive, ISO date or epoch ms (UTC)")
+    export.add_argument("--db", help="SQLite file or SQLAlchemy URL (default: DATABASE_URL)")
     backtest = sub.add_parser("backtest", help="run a backtest and print its metrics")
     backtest.add_argument("--symbol")
     backtest.add_argument("--interval")
@@ -107,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     **{name: _pending(name) for name in PENDING},
     "db": cmd_db,
+    "update": cmd_update,
+    "export": cmd_export,
 }
 
 
