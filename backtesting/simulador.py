@@ -1,0 +1,136 @@
+"""ejecutar_backtest: run a strategy over candles with fees, slippage, funding and leverage."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backtesting.engine import EXIT_REASONS, Costs, Distance, simulate
+from backtesting.metricas import compute_metrics
+from core.errors import DataError
+from estrategias.base import Strategy, Velas, as_velas
+
+FUNDING_EVERY_MS = 8 * 3_600_000  # 00:00, 08:00 and 16:00 UTC
+ATR_PERIOD = 14
+_ATR = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*atr\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Resultado:
+    """A backtest's output: per-trade table, per-candle equity, metrics and the positions used."""
+
+    trades: pd.DataFrame
+    equity: pd.DataFrame
+    metricas: dict[str, Any]
+    posiciones: np.ndarray
+
+
+def _bar_ms(open_time: np.ndarray) -> int:
+    if len(open_time) < 2:
+        raise DataError("a backtest needs at least 2 candles")
+    return int(np.median(np.diff(open_time)))
+
+
+def _distance(value: float | str | None, name: str, velas: Velas) -> Distance:
+    """A fraction of the entry price (0.02 = 2 %) or 'N atr': N x ATR(14) at the decision bar."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        match = _ATR.match(value)
+        if not match:
+            raise DataError(f"{name} must be a fraction like 0.02 or an ATR multiple like '2atr'")
+        from indicadores import atr
+
+        return float(match.group(1)) * atr(velas.high, velas.low, velas.close, ATR_PERIOD)
+    if not 0 < float(value) < 1:
+        raise DataError(f"{name} must be a fraction between 0 and 1 (0.02 = 2 %), got {value}")
+    return float(value)
+
+
+def _funding_per_bar(funding: Any, open_time: np.ndarray, bar_ms: int) -> np.ndarray | None:
+    """Summed funding rate of the instants (every 8 h UTC) falling inside each bar."""
+    if funding is None:
+        return None
+    first = -(-int(open_time[0]) // FUNDING_EVERY_MS) * FUNDING_EVERY_MS
+    instants = np.arange(first, int(open_time[-1]) + bar_ms, FUNDING_EVERY_MS, dtype=np.int64)
+    if isinstance(funding, int | float):
+        rates = np.full(len(instants), float(funding))
+    else:
+        series = pd.Series(funding)
+        if isinstance(series.index, pd.DatetimeIndex):
+            series.index = series.index.as_unit("ms").asi8
+        rates = series.reindex(instants).fillna(0.0).to_numpy(dtype=np.float64)
+    bars = np.searchsorted(open_time, instants, side="right") - 1
+    return np.bincount(bars, weights=rates, minlength=len(open_time))
+
+
+def _trades_frame(sim: Any, velas: Velas, bar_ms: int) -> pd.DataFrame:
+    open_time = velas.open_time
+    entry_time = open_time[sim.entry_bar]
+    end_exit = sim.reason == EXIT_REASONS.index("fin")
+    exit_time = np.where(end_exit, open_time[sim.exit_bar] + bar_ms, open_time[sim.exit_bar])
+    return pd.DataFrame({
+        "entry_time": entry_time, "exit_time": exit_time,
+        "side": np.where(sim.side > 0, "long", "short"),
+        "entry_price": sim.entry_price, "exit_price": sim.exit_price, "quantity": sim.quantity,
+        "pnl": sim.pnl, "return": sim.trade_return, "fees": sim.fees, "funding": sim.funding,
+        "exit_reason": np.asarray(EXIT_REASONS, dtype=object)[sim.reason],
+        "duration_ms": exit_time - entry_time,
+    })  # fmt: skip
+
+
+def ejecutar_backtest(
+    velas: Any,
+    estrategia: Strategy,
+    capital: float = 10_000,
+    comision: float = 0.0004,
+    slippage: float = 0.0,
+    apalancamiento: float = 1,
+    tamano: float = 1.0,
+    stop_loss: float | str | None = None,
+    take_profit: float | str | None = None,
+    funding: float | pd.Series | None = None,
+    comision_maker: float | None = None,
+    margen_mantenimiento: float = 0.004,
+) -> Resultado:
+    """Backtest `estrategia` on `velas` (open_time, open, high, low, close, volume); deterministic.
+
+    Decisions at a candle's close fill at the next open (± `slippage`, in basis points). Fees are
+    fractions of notional per side: `comision` (taker) for market fills, `comision_maker` (default
+    = `comision`) for take-profit limit fills. `tamano` is the fraction of equity used as margin,
+    `apalancamiento` the leverage (isolated margin, liquidation with `margen_mantenimiento`).
+    `stop_loss` / `take_profit`: a fraction (0.02) or an ATR multiple ('2atr'). `funding`: a
+    constant rate per 8 h or a Series of rates indexed by funding time (ms or datetime).
+    Raises DataError for bad candles or arguments, StrategyError for strategy problems.
+    """
+    data = as_velas(velas)
+    bar_ms = _bar_ms(data.open_time)
+    if capital <= 0 or not 0 < tamano <= 1 or not 1 <= apalancamiento <= 125:
+        raise DataError("need capital > 0, 0 < tamano <= 1 and 1 <= apalancamiento <= 125")
+    if comision < 0 or slippage < 0:
+        raise DataError("comision and slippage cannot be negative")
+    costs = Costs(
+        taker_fee=comision,
+        maker_fee=comision if comision_maker is None else comision_maker,
+        slippage=slippage / 10_000,
+        leverage=float(apalancamiento),
+        size=tamano,
+        maintenance_margin=margen_mantenimiento,
+    )
+    positions = estrategia.target_positions(data)
+    sim = simulate(
+        data.open, data.high, data.low, data.close, positions, capital, costs,
+        _distance(stop_loss, "stop_loss", data), _distance(take_profit, "take_profit", data),
+        _funding_per_bar(funding, data.open_time, bar_ms),
+    )  # fmt: skip
+    trades = _trades_frame(sim, data, bar_ms)
+    columns = {name: trades[name].to_numpy() for name in ("pnl", "fees", "funding", "duration_ms")}
+    columns |= {"return": trades["return"].to_numpy(), "reason": trades["exit_reason"].to_numpy()}
+    metrics = compute_metrics(sim.equity, data.close, sim.in_position, bar_ms, capital, columns)
+    metrics["ambiguous_bars"] = sim.ambiguous_bars
+    equity = pd.DataFrame({"open_time": data.open_time, "equity": sim.equity})
+    return Resultado(trades=trades, equity=equity, metricas=metrics, posiciones=positions)
