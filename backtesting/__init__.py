@@ -1,0 +1,1 @@
+"""The backtesting engine (simulador.py) and its metrics (metricas.py)."""

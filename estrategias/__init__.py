@@ -1,0 +1,1 @@
+"""Trading strategies: one interface (base.py), a registry (factory.py), the strategies."""
