@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -16,7 +17,6 @@ log = logging.getLogger("kryptelion")
 PENDING = {
     "web": "the web app and REST API arrive with issue #7",
     "bridge": "the WebSocket bridge arrives with issue #8",
-    "backtest": "the backtesting engine arrives with issue #6",
     "demo-exchange": "the local demo exchange arrives with issue #4",
 }
 
@@ -136,6 +136,66 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _param_arg(text: str) -> tuple[str, object]:
+    name, sep, raw = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        value: object = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return name.strip(), value
+
+
+def _risk_arg(value: str | None) -> float | str | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
+    """Load (downloading what is missing) the candles, run the strategy, print its metrics."""
+    from backtesting.simulador import ejecutar_backtest
+    from core.repository import Database
+    from data.updater import obtener_datos_historicos
+    from estrategias.factory import crear_estrategia
+
+    strategy = crear_estrategia(args.strategy, **dict(args.param))
+    db = Database(args.db or settings.database_url)
+    obtener_datos_historicos(
+        [args.symbol], [args.interval], db, args.start, args.end, rest_url=settings.binance_rest_url
+    )
+    velas = db.candles.read_frame(args.symbol, args.interval, args.start, args.end)
+    result = ejecutar_backtest(
+        velas,
+        strategy,
+        capital=args.capital,
+        comision=args.comision,
+        slippage=args.slippage,
+        apalancamiento=args.apalancamiento,
+        tamano=args.tamano,
+        stop_loss=_risk_arg(args.stop_loss),
+        take_profit=_risk_arg(args.take_profit),
+        funding=args.funding,
+    )
+    print(f"{strategy!r} on {args.symbol} {args.interval}: {len(velas)} candles")
+    _print_table([{"metric": k, "value": _fmt(v)} for k, v in result.metricas.items()])
+    report = getattr(strategy, "report", None)
+    if report:
+        _print_table([{"ml": k, "value": _fmt(v)} for k, v in report.items()])
+    db.close()
+    return 0
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
 def cmd_all(args: argparse.Namespace, settings: Settings) -> int:
     """Start every service that exists so far; today that is preparing the database."""
     db = _open_database(settings)
@@ -202,9 +262,28 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--end", type=_time_arg, help="exclusive, ISO date or epoch ms (UTC)")
     export.add_argument("--db", help="SQLite file or SQLAlchemy URL (default: DATABASE_URL)")
     backtest = sub.add_parser("backtest", help="run a backtest and print its metrics")
-    backtest.add_argument("--symbol")
-    backtest.add_argument("--interval")
-    backtest.add_argument("--strategy")
+    backtest.add_argument("--symbol", required=True, type=str.upper)
+    backtest.add_argument("--interval", required=True, type=_interval_arg)
+    backtest.add_argument("--strategy", default="sma_cruce", help="see --list")
+    backtest.add_argument("--start", type=_time_arg, help="ISO date or epoch ms (UTC)")
+    backtest.add_argument("--end", type=_time_arg, help="exclusive, ISO date or epoch ms (UTC)")
+    backtest.add_argument("--capital", type=float, default=10_000)
+    backtest.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        type=_param_arg,
+        metavar="NAME=VALUE",
+        help="strategy parameter, repeatable",
+    )
+    backtest.add_argument("--comision", type=float, default=0.0004, help="taker fee fraction")
+    backtest.add_argument("--slippage", type=float, default=0.0, help="basis points per fill")
+    backtest.add_argument("--apalancamiento", type=float, default=1.0)
+    backtest.add_argument("--tamano", type=float, default=1.0, help="fraction of equity")
+    backtest.add_argument("--stop-loss", help="fraction (0.02) or ATR multiple (2atr)")
+    backtest.add_argument("--take-profit", help="fraction (0.04) or ATR multiple (3atr)")
+    backtest.add_argument("--funding", type=float, help="constant funding rate per 8 h")
+    backtest.add_argument("--db", help="SQLite file or SQLAlchemy URL (default: DATABASE_URL)")
     demo = sub.add_parser("demo-exchange", help="run the local Binance-compatible demo exchange")
     demo.add_argument("--host")
     demo.add_argument("--port", type=int)
@@ -218,6 +297,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "db": cmd_db,
     "update": cmd_update,
     "export": cmd_export,
+    "backtest": cmd_backtest,
 }
 
 

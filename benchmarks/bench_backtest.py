@@ -1,0 +1,136 @@
+"""Backtest speed: sma_cruce 10/30 with reversals and 0.04 % fees on one year of 1m candles.
+
+Prints seconds for indicators + simulation (+ metrics) through `ejecutar_backtest`, the ratio
+against a minimal numpy reference of the same strategy written here (checked to produce the same
+trades), growth up to 5M candles, and the first run in a fresh process, imports included.
+Targets (issue #6): <= 2x the reference, linear growth, fresh first run < 1 s.
+
+    python benchmarks/bench_backtest.py [--sizes 525600,1051200,2102400,5256000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from backtesting.simulador import ejecutar_backtest  # noqa: E402
+from estrategias.factory import crear_estrategia  # noqa: E402
+
+FEE = 0.0004
+YEAR = 525_600
+
+
+def synthetic(n: int, seed: int = 11) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    close = 30_000 * np.exp(np.cumsum(rng.normal(0, 8e-4, n)))
+    open_ = np.concatenate(([close[0]], close[:-1]))
+    spread = rng.uniform(0, 6e-4, (2, n))
+    return pd.DataFrame({
+        "open_time": 1_672_531_200_000 + np.arange(n, dtype=np.int64) * 60_000,
+        "open": open_, "high": np.maximum(open_, close) * (1 + spread[0]),
+        "low": np.minimum(open_, close) * (1 - spread[1]), "close": close,
+        "volume": rng.uniform(1, 100, n),
+    })  # fmt: skip
+
+
+def reference(open_: np.ndarray, close: np.ndarray, fast: int, slow: int, capital: float):
+    """The same strategy in the fewest numpy lines: SMAs, side changes, next-open fills, fees."""
+    csum = np.concatenate(([0.0], np.cumsum(close)))
+    f = np.full(len(close), np.nan)
+    s = np.full(len(close), np.nan)
+    f[fast - 1 :] = (csum[fast:] - csum[:-fast]) / fast
+    s[slow - 1 :] = (csum[slow:] - csum[:-slow]) / slow
+    side = np.nan_to_num(np.sign(f - s))
+    held = np.concatenate(([0.0], side[:-1]))
+    starts = np.flatnonzero(np.diff(held, prepend=0.0) != 0)
+    ends = np.append(starts[1:], len(close))
+    sides = held[starts]
+    keep = sides != 0
+    starts, ends, sides = starts[keep], ends[keep], sides[keep]
+    entry = open_[starts]
+    exit_ = np.where(ends < len(close), open_[np.minimum(ends, len(close) - 1)], close[-1])
+    returns = sides * (exit_ / entry - 1) - FEE - FEE * exit_ / entry
+    return starts, exit_, returns, capital * np.prod(1 + returns)
+
+
+def best_of(runs: int, function, *args):  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = function(*args)
+        times.append(time.perf_counter() - start)
+    return min(times), statistics.median(times), result
+
+
+def ours(velas: pd.DataFrame):  # type: ignore[no-untyped-def]
+    strategy = crear_estrategia("sma_cruce", rapida=10, lenta=30)
+    return ejecutar_backtest(velas, strategy, capital=10_000, comision=FEE)
+
+
+FRESH = """
+import time, sys
+start = time.perf_counter()
+sys.path.insert(0, sys.argv[1])
+from benchmarks.bench_backtest import synthetic
+velas = synthetic(525_600)
+ready = time.perf_counter()
+from backtesting.simulador import ejecutar_backtest
+from estrategias.factory import crear_estrategia
+result = ejecutar_backtest(velas, crear_estrategia("sma_cruce", rapida=10, lenta=30), comision=4e-4)
+print(f"{time.perf_counter() - ready:.3f} {result.metricas['trades']}")
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=f"{YEAR},{2 * YEAR},{4 * YEAR},{10 * YEAR}")
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    velas = synthetic(YEAR)
+    o, c = velas["open"].to_numpy(), velas["close"].to_numpy()
+    ref_best, ref_median, (starts, exits, returns, final) = best_of(
+        args.runs, reference, o, c, 10, 30, 10_000.0
+    )
+    our_best, our_median, result = best_of(args.runs, ours, velas)
+    trades = result.trades
+    same = (
+        len(trades) == len(starts)
+        and np.array_equal(trades["entry_time"].to_numpy(), velas["open_time"].to_numpy()[starts])
+        and np.allclose(trades["exit_price"].to_numpy(), exits, rtol=1e-12)
+        and np.allclose(trades["return"].to_numpy(), returns, rtol=1e-9, atol=1e-15)
+        and np.isclose(result.metricas["final_equity"], final, rtol=1e-9)
+    )
+    print(f"1 year of 1m candles ({YEAR:,}), sma_cruce 10/30 with reversals, fees {FEE:.2%}")
+    print(
+        f"  reference (numpy, in this file)   best {ref_best * 1e3:7.1f} ms  "
+        f"median {ref_median * 1e3:7.1f} ms  trades {len(starts):,}"
+    )
+    print(
+        f"  ejecutar_backtest (all metrics)   best {our_best * 1e3:7.1f} ms  "
+        f"median {our_median * 1e3:7.1f} ms  trades {len(trades):,}"
+    )
+    print(f"  ratio to reference (best)         {our_best / ref_best:.2f}x   same trades: {same}")
+    print("growth (best of 3):")
+    for size in (int(s) for s in args.sizes.split(",")):
+        best, _, _ = best_of(3, ours, synthetic(size))
+        print(f"  {size:>10,} candles  {best * 1e3:8.1f} ms   {best / size * 1e9:6.1f} ns/candle")
+    fresh = subprocess.run(
+        [sys.executable, "-c", FRESH, str(ROOT)], capture_output=True, text=True, check=True
+    )
+    seconds, count = fresh.stdout.split()
+    print(f"fresh process, first run incl. imports: {float(seconds):.3f} s ({count} trades)")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
