@@ -17,7 +17,6 @@ log = logging.getLogger("kryptelion")
 PENDING = {
     "web": "the web app and REST API arrive with issue #7",
     "bridge": "the WebSocket bridge arrives with issue #8",
-    "demo-exchange": "the local demo exchange arrives with issue #4",
 }
 
 
@@ -196,13 +195,36 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+def cmd_demo_exchange(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the demo exchange in the foreground until Ctrl-C / SIGTERM."""
+    from core.exchange.demo import run_demo_exchange
+
+    run_demo_exchange(
+        args.host or settings.demo_host,
+        args.port or settings.demo_port,
+        args.speed or settings.demo_speed,
+        settings.demo_seed if args.seed is None else args.seed,
+        weight_budget=args.weight_budget,
+        faults=args.faults,
+    )
+    return 0
+
+
 def cmd_all(args: argparse.Namespace, settings: Settings) -> int:
-    """Start every service that exists so far; today that is preparing the database."""
+    """Start every service that exists so far: the database, plus the demo market in demo mode."""
     db = _open_database(settings)
     log.info("database ready: %s (revision %s)", db.redacted_url(), db.revision())
     db.close()
     print(f"Kryptelion: database ready at {db.redacted_url()}.")
-    print("No service can start yet: " + "; ".join(PENDING.values()) + ".")
+    print("Still to come: " + "; ".join(PENDING.values()) + ".")
+    if not settings.is_demo:
+        return 0
+    from core.exchange.demo import run_demo_exchange
+
+    print(f"DEMO market at {settings.binance_rest_url} — Ctrl-C to stop.")
+    run_demo_exchange(
+        settings.demo_host, settings.demo_port, settings.demo_speed, settings.demo_seed
+    )
     return 0
 
 
@@ -285,8 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--funding", type=float, help="constant funding rate per 8 h")
     backtest.add_argument("--db", help="SQLite file or SQLAlchemy URL (default: DATABASE_URL)")
     demo = sub.add_parser("demo-exchange", help="run the local Binance-compatible demo exchange")
-    demo.add_argument("--host")
-    demo.add_argument("--port", type=int)
+    demo.add_argument("--host", help="default DEMO_HOST (127.0.0.1)")
+    demo.add_argument("--port", type=int, help="default DEMO_PORT (9100)")
+    demo.add_argument("--speed", type=float, help="demo seconds per real second (DEMO_SPEED)")
+    demo.add_argument("--seed", type=int, help="market seed (DEMO_SEED)")
+    demo.add_argument("--weight-budget", type=int, help="request weight per minute (default: none)")
+    demo.add_argument("--faults", action="store_true", help="enable the /_demo/fault/* routes")
     db = sub.add_parser("db", help="database schema: upgrade or show the current revision")
     db.add_argument("action", choices=("upgrade", "current"))
     return parser
@@ -298,6 +324,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "update": cmd_update,
     "export": cmd_export,
     "backtest": cmd_backtest,
+    "demo-exchange": cmd_demo_exchange,
 }
 
 

@@ -79,3 +79,13 @@ def db(request, tmp_path) -> Iterator[Database]:
     with psycopg.connect(_libpq(database.url), autocommit=True) as connection:
         connection.execute(f"TRUNCATE {_TABLES} RESTART IDENTITY")
     yield database
+
+
+@pytest.fixture
+def demo_exchange() -> Iterator:
+    """A DemoExchangeThread at 60x speed with the fault routes, on a free 127.0.0.1 port."""
+    from core.exchange.demo import DemoExchangeThread, DemoOptions
+
+    exchange = DemoExchangeThread(DemoOptions(speed=60, faults=True)).start()
+    yield exchange
+    exchange.stop()

@@ -95,3 +95,49 @@ def test_env_example_documents_every_setting_and_loads_as_demo(tmp_path):
     }
     settings = load_settings(setup_env.EXAMPLE, environ={})
     assert settings.market == "demo" and settings.trading_mode == "paper"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_run_without_command_prepares_the_database_and_serves_the_demo_market(tmp_path):
+    import signal
+    import time
+    import urllib.request
+
+    port = _free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(ROOT),
+        "DEMO_PORT": str(port),
+        "DATA_DIR": str(tmp_path),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "run.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/fapi/v1/time") as reply:
+                    assert b"serverTime" in reply.read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the demo market never answered"
+                time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    assert "database ready" in out and "DEMO market" in out
+    assert (tmp_path / "datos_historicos.db").is_file()

@@ -151,3 +151,24 @@ def test_a_killed_download_resumes_with_no_duplicate_and_no_gap(demo_exchange, t
     times = db.candles.read_arrays("BTCUSDT", "1m").open_time
     assert len(times) == 181 * 1440 and len(np.unique(times)) == len(times)
     assert db.candles.find_gaps("BTCUSDT", "1m", times[0], times[-1] + 60_000) == []
+
+
+def test_holes_in_the_exchange_data_are_reported_not_retried_forever(tmp_path):
+    hole = (JAN1 + 600 * 60_000, JAN1 + 645 * 60_000)  # 45 minutes of maintenance
+    exchange = DemoExchangeThread(DemoOptions(outages=(hole,))).start()
+    try:
+        path = tmp_path / "holes.db"
+        first = obtener_datos_historicos(
+            "BTCUSDT", "1m", path, "2024-01-01", "2024-01-02", rest_url=exchange.rest_url
+        )["BTCUSDT", "1m"]
+        again = obtener_datos_historicos(
+            "BTCUSDT", "1m", path, "2024-01-01", "2024-01-02", rest_url=exchange.rest_url
+        )["BTCUSDT", "1m"]
+    finally:
+        exchange.stop()
+    assert first.written == 1440 - 45
+    assert [(g.first_missing, g.last_missing, g.count) for g in first.gaps] == [
+        (hole[0], hole[1] - 60_000, 45)
+    ]
+    assert again.written == 0 and again.pages == 1  # one look at the hole, no loop
+    assert again.gaps == first.gaps

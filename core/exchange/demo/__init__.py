@@ -1,0 +1,25 @@
+"""The local Binance-compatible demo exchange: deterministic market, REST klines, kline streams."""
+
+from core.exchange.demo.market import DemoClock, DemoMarket, KlineBatch
+from core.exchange.demo.runner import (
+    DemoExchangeServer,
+    DemoExchangeThread,
+    run_demo_exchange,
+    start_demo_exchange,
+)
+from core.exchange.demo.server import DemoOptions, create_app
+from core.exchange.demo.symbols import SYMBOLS, SymbolSpec
+
+__all__ = [
+    "SYMBOLS",
+    "DemoClock",
+    "DemoExchangeServer",
+    "DemoExchangeThread",
+    "DemoMarket",
+    "DemoOptions",
+    "KlineBatch",
+    "SymbolSpec",
+    "create_app",
+    "run_demo_exchange",
+    "start_demo_exchange",
+]
