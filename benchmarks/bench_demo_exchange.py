@@ -16,7 +16,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,18 +23,11 @@ from pathlib import Path
 import requests
 from websockets.asyncio.client import connect
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.demo_process import demo_exchange_process  # noqa: E402
+
 SPEED = 60.0
 LISTED = 1_567_296_000_000  # 2019-09-01, the main symbols' listing
-# The exchange in a child process: prints its port, serves until stdin closes.
-CHILD = """
-import sys
-from core.exchange.demo import DemoExchangeThread, DemoOptions
-exchange = DemoExchangeThread(DemoOptions(speed=float(sys.argv[1]))).start()
-print(exchange.port, flush=True)
-sys.stdin.read()
-exchange.stop()
-"""
 
 
 def percentiles(samples_ms: list[float]) -> str:
@@ -179,21 +171,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(SPEED)],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        port = int(child.stdout.readline())
-        rest_url, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
+    with demo_exchange_process(SPEED) as (rest_url, ws_url, pid):
         bench_rest(rest_url, args.requests)
-        asyncio.run(bench_streams(rest_url, ws_url, args.clients, args.seconds, child.pid))
-    finally:
-        child.stdin.close()
-        child.wait(timeout=15)
+        asyncio.run(bench_streams(rest_url, ws_url, args.clients, args.seconds, pid))
 
 
 if __name__ == "__main__":
