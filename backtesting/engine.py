@@ -60,12 +60,11 @@ def _segments(target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     The position held during bar j is the target decided at the close of bar j - 1.
     """
-    held = np.empty_like(target)
-    held[0] = 0.0
-    held[1:] = target[:-1]
-    starts = np.flatnonzero(np.diff(held, prepend=0.0) != 0)
-    ends = np.append(starts[1:], len(held))
-    sides = held[starts]
+    # held[j] = target[j - 1] changes at j exactly where target changes between j - 2 and j - 1.
+    changes = np.flatnonzero(target[1:-1] != target[:-2]) + 2
+    starts = np.concatenate(([1], changes)) if len(target) > 1 and target[0] != 0 else changes
+    ends = np.append(starts[1:], len(target))
+    sides = target[starts - 1]
     keep = sides != 0
     return starts[keep], ends[keep], sides[keep]
 
@@ -84,12 +83,12 @@ def _levels(entry: np.ndarray, side: np.ndarray, distance: Distance, against: bo
     return entry + direction * distance
 
 
-def _segment_extremes(starts, ends, high, low):  # type: ignore[no-untyped-def]
-    """Highest high and lowest low of every [start, end) segment, in two passes over the bars."""
+def _segment_reduce(ufunc: np.ufunc, values: np.ndarray, starts, ends) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """`ufunc` (max or min) over every [start, end) segment in one pass over the bars."""
     bounds = np.column_stack((starts, ends)).ravel()
-    if bounds[-1] == len(high):
+    if bounds[-1] == len(values):
         bounds = bounds[:-1]
-    return np.maximum.reduceat(high, bounds)[::2], np.minimum.reduceat(low, bounds)[::2]
+    return ufunc.reduceat(values, bounds)[::2]
 
 
 def _first_hits(
@@ -111,10 +110,19 @@ def _first_hits(
     kind = np.full(len(starts), EXIT_SIGNAL)
     if len(starts) == 0:
         return exit_bar, kind, 0
-    top, bottom = _segment_extremes(starts, ends, high, low)
-    adverse_extreme = np.where(side > 0, bottom, -top)
-    favourable_extreme = np.where(side > 0, top, -bottom)
     nearest_adverse = np.maximum(side * stop, side * liquidation)
+    # Cheap global check first: a segment can only touch a level that lies inside the whole range
+    # of prices, and only the extremes some segment may need are computed (one pass each).
+    long, short = side > 0, side < 0
+    lowest, highest = low[starts[0] :].min(), high[starts[0] :].max()
+    need_low = (long & (nearest_adverse >= lowest)) | (short & (take >= lowest))
+    need_high = (short & (-nearest_adverse <= highest)) | (long & (take <= highest))
+    if not need_low.any() and not need_high.any():
+        return exit_bar, kind, 0
+    bottom = _segment_reduce(np.minimum, low, starts, ends) if need_low.any() else np.inf
+    top = _segment_reduce(np.maximum, high, starts, ends) if need_high.any() else -np.inf
+    adverse_extreme = np.where(long, bottom, -top)
+    favourable_extreme = np.where(long, top, -bottom)
     touched = np.flatnonzero(
         (adverse_extreme <= nearest_adverse) | (favourable_extreme >= side * take)
     )
@@ -274,30 +282,31 @@ def _equity_curve(
     open_,
     kind,
 ):
-    """Equity at each bar's close: realised between trades, marked to market inside them."""
-    in_position = np.zeros(n, dtype=bool)
+    """Equity at each bar's close: realised between trades, marked to market inside them.
+
+    Inside trade k equity is linear in the close, A[k] + B[k] * close, so the whole curve is two
+    `repeat`s over alternating in-trade / flat regions and one multiply-add.
+    """
     if len(starts) == 0:
-        return np.full(n, float(capital)), in_position
+        return np.full(n, float(capital)), np.zeros(n, dtype=bool)
     exposure = costs.size * costs.leverage
     equity_after = equity_before * (1 + trade_return)
-    # Bars from one trade's entry to the next trade's entry share that trade's constants.
-    region = np.diff(np.append(starts, n))
-    entry_bar = np.repeat(entry, region)
-    direction = np.repeat(side, region)
-    unrealised = direction * (close[starts[0] :] / entry_bar - 1) - costs.taker_fee
+    slope = equity_before * exposure * side / entry
+    intercept = equity_before * (1 - exposure * (side + costs.taker_fee))
+    # Regions: [flat before trade 0], then per trade its held bars and the flat bars after it.
+    held = last_held - starts + 1
+    flat_after = np.append(starts[1:], n) - (last_held + 1)
+    lengths = np.concatenate(([starts[0]], np.column_stack((held, flat_after)).ravel()))
+    zero = np.zeros(len(starts))
+    level = np.concatenate(([capital], np.column_stack((intercept, equity_after)).ravel()))
+    gain = np.concatenate(([0.0], np.column_stack((slope, zero)).ravel()))
+    equity = np.repeat(level, lengths) + np.repeat(gain, lengths) * close
+    in_position = np.repeat(np.arange(len(lengths)) % 2 == 1, lengths)
     if rate is not None:
-        paid = np.cumsum(rate[starts[0] :] * open_[starts[0] :])
-        paid_at_entry = np.repeat(paid[starts - starts[0]], region)
-        unrealised -= direction * (paid - paid_at_entry) / entry_bar
-    marked = np.repeat(equity_before, region) * (1 + exposure * unrealised)
-    # A bar is in position from its trade's entry through the trade's last held bar.
-    flags = np.zeros(n + 1, dtype=np.int64)
-    np.add.at(flags, starts, 1)
-    np.add.at(flags, last_held + 1, -1)
-    in_position = np.cumsum(flags[:n]) > 0
-    tail = ~in_position[starts[0] :]
-    marked[tail] = np.repeat(equity_after, region)[tail]
-    equity = np.concatenate((np.full(starts[0], float(capital)), marked))
+        paid = np.cumsum(rate * open_)
+        paid_at_entry = np.repeat(np.concatenate(([0.0], np.column_stack(
+            (paid[starts], zero)).ravel())), lengths)  # fmt: skip
+        equity -= np.repeat(gain, lengths) * (paid - paid_at_entry)
     # Exits inside a bar (stops, liquidation) or at the last close are realised at that close; a
     # signal exit happens at the next open, so its last bar stays marked to market.
     realised_at_close = kind != EXIT_SIGNAL

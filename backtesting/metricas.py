@@ -13,10 +13,11 @@ YEAR_MS = 365 * 86_400_000  # crypto trades every day of the year
 def _drawdowns(equity: np.ndarray, bar_ms: int) -> dict[str, float]:
     peak = np.maximum.accumulate(equity)
     depth = equity / peak - 1
-    under = depth < 0
+    under = np.zeros(len(equity) + 2, dtype=np.int8)
+    np.less(depth, 0, out=under[1:-1].view(bool))
     # Each episode runs from the first bar under water to the bar that regains the peak.
-    starts = np.flatnonzero(under & ~np.concatenate(([False], under[:-1])))
-    ends = np.flatnonzero(under & ~np.concatenate((under[1:], [False]))) + 1
+    edges = np.flatnonzero(np.diff(under))
+    starts, ends = edges[::2], edges[1::2]
     if len(starts) == 0:
         return {"max_drawdown": 0.0, "avg_drawdown": 0.0, "max_drawdown_duration_ms": 0,
                 "avg_drawdown_duration_ms": 0}  # fmt: skip
@@ -86,13 +87,15 @@ def compute_metrics(
     Sharpe and Sortino use per-bar returns of the equity, zero risk-free rate, annualised with
     365 days a year; CAGR uses the calendar span of the candles.
     """
-    returns = np.diff(equity, prepend=capital) / np.concatenate(([capital], equity[:-1]))
+    previous = np.concatenate(([capital], equity[:-1]))
+    returns = equity / previous - 1
     periods = YEAR_MS / bar_ms
     years = len(equity) * bar_ms / YEAR_MS
     final = float(equity[-1]) if len(equity) else capital
     total = final / capital - 1
     std = returns.std(ddof=1) if len(returns) > 1 else 0.0
-    downside = math.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)) if len(returns) else 0.0
+    losses = np.minimum(returns, 0.0)
+    downside = math.sqrt(np.dot(losses, losses) / len(losses)) if len(returns) else 0.0
     cagr = _cagr(final / capital, years)
     drawdown = _drawdowns(equity, bar_ms) if len(equity) else _drawdowns(np.ones(1), bar_ms)
     reasons = trades["reason"]

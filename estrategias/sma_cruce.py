@@ -10,24 +10,32 @@ from estrategias.base import Param, Strategy, Velas, as_velas
 from indicadores import sma
 
 MODES = ("ambos", "solo_largo", "solo_corto")
-# Averages closer than this (relative) count as equal: summation-order noise must not flip a side.
+# Averages closer than this (relative to the largest average) count as equal: summation-order
+# noise must not flip a side.
 TIE = 1e-12
 
 
 def cross_state(fast: np.ndarray, slow: np.ndarray) -> np.ndarray:
     """+1 while fast is above slow, -1 below; a tie keeps the previous side; 0 before both exist."""
     diff = fast - slow
-    tie = np.abs(diff) <= TIE * np.abs(slow)
-    raw = np.where(np.isnan(diff) | tie, 0.0, np.sign(diff))
-    known = np.flatnonzero(raw != 0)
-    if len(known) == 0:
-        return np.zeros_like(raw)
-    # Forward-fill the last non-tie side over ties.
-    index = np.zeros(len(raw), dtype=np.int64)
-    index[known] = known
-    np.maximum.accumulate(index, out=index)
-    state = raw[index]
-    state[: known[0]] = 0.0
+    state = np.sign(diff)
+    np.nan_to_num(state, copy=False)
+    if not len(slow) or np.isnan(slow[-1]):  # indicators are NaN only during their warm-up
+        return np.zeros_like(state)
+    scale = max(abs(np.nanmax(slow)), abs(np.nanmin(slow)))
+    tie = np.abs(diff) <= TIE * scale
+    if tie.any():
+        state[tie] = 0.0
+        known = np.flatnonzero(state)
+        if len(known) == 0:
+            return state
+        # Forward-fill the last non-tie side over ties (ties before the first side stay 0).
+        index = np.zeros(len(state), dtype=np.int64)
+        index[known] = known
+        np.maximum.accumulate(index, out=index)
+        filled = state[index]
+        filled[: known[0]] = 0.0
+        return filled
     return state
 
 

@@ -40,21 +40,21 @@ def window_sum(x: np.ndarray, n: int) -> np.ndarray:
     for the first n - 1 positions of a block, that difference plus the previous block's total.
     """
     length = len(x)
-    out = nan_like(x)
     if n > length:
-        return out
+        return nan_like(x)
     block = max(_BLOCK, n)
     count = -(-length // block)
-    padded = np.zeros(count * block)
+    padded = np.empty(count * block)
     padded[:length] = x
+    padded[length:] = 0.0
     prefix = np.cumsum(padded.reshape(count, block), axis=1)
     flat = prefix.ravel()
     sums = np.empty_like(flat)
+    sums[: n - 1] = np.nan
     sums[n - 1] = flat[n - 1]
     np.subtract(flat[n:], flat[: len(flat) - n], out=sums[n:])
     sums.reshape(count, block)[1:, :n] += prefix[:-1, -1:]
-    out[n - 1 :] = sums[n - 1 : length]
-    return out
+    return sums[:length]
 
 
 def rolling(x: np.ndarray, n: int, reducer: str) -> np.ndarray:

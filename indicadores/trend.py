@@ -27,7 +27,9 @@ def sma(x: np.ndarray, period: int) -> np.ndarray:
     """Simple moving average; NaN for the first period - 1 values (TA-Lib SMA)."""
     (x,) = as_series(x)
     n = check_period(period)
-    return window_sum(x, n) / n
+    sums = window_sum(x, n)
+    sums /= n
+    return sums
 
 
 def _ema_from(x: np.ndarray, n: int, first: int) -> np.ndarray:
