@@ -59,8 +59,10 @@ def _trade_stats(pnl: np.ndarray, returns: np.ndarray, durations: np.ndarray) ->
         "max_trade_duration_ms": int(durations.max()),
         "profit_factor": _ratio(float(wins.sum()), float(-losses.sum())),
         "expectancy": float(pnl.mean()),
-        "sqn": math.sqrt(n) * pnl.mean() / std if std > 0 else None,
-        "kelly": win_rate - (1 - win_rate) / payoff if payoff not in (0.0, math.inf) else None,
+        "sqn": float(math.sqrt(n) * pnl.mean() / std) if std > 0 else None,
+        "kelly": float(win_rate - (1 - win_rate) / payoff)
+        if payoff not in (0.0, math.inf)
+        else None,
     }
 
 

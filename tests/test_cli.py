@@ -141,3 +141,35 @@ def test_run_without_command_prepares_the_database_and_serves_the_demo_market(tm
     assert process.returncode == 0, err
     assert "database ready" in out and "DEMO market" in out
     assert (tmp_path / "datos_historicos.db").is_file()
+
+
+def test_backtest_command_downloads_runs_and_prints_metrics(demo_exchange, tmp_path):
+    env = {"DEMO_PORT": str(demo_exchange.port)}
+    args = [
+        "backtest",
+        "--symbol",
+        "BTCUSDT",
+        "--interval",
+        "1h",
+        "--strategy",
+        "sma_cruce",
+        "--start",
+        "2024-01-01",
+        "--end",
+        "2024-03-01",
+        "--capital",
+        "1000",
+        "--param",
+        "rapida=9",
+        "--param",
+        "lenta=21",
+        "--db",
+        str(tmp_path / "bt.db"),
+    ]
+    result = _run(*args, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "SmaCruce(rapida=9, lenta=21, modo='ambos') on BTCUSDT 1h: 1440 candles" in result.stdout
+    lines = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()[2:]}
+    assert int(lines["trades"]) > 0 and float(lines["start_equity"]) == 1000
+    bad = _run(*args[:-2], "--param", "rapid=3", env=env)
+    assert bad.returncode == 1 and "no parameter 'rapid'" in bad.stderr
