@@ -323,6 +323,8 @@ def _cursor(connection: Connection, sql: str, params: dict):  # type: ignore[no-
     if connection.dialect.name == "postgresql":
         for name in params:
             sql = sql.replace(f":{name}", f"%({name})s")
+    # numpy integers must become ints: sqlite3 would bind them as BLOBs, which match no row.
+    params = {k: int(v) if isinstance(v, np.integer) else v for k, v in params.items()}
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     cursor.execute(sql, params)
     return cursor

@@ -122,3 +122,11 @@ def test_unknown_interval_is_refused(db):
 
     with pytest.raises(DataError, match="invalid interval"):
         db.candles.upsert("BTCUSDT", "2m", _columns(1))
+
+
+def test_numpy_integer_bounds_select_like_python_ints(db):
+    cols = _columns(10)
+    db.candles.upsert("BTCUSDT", "1m", cols)
+    bounds = cols["open_time"][2], cols["open_time"][5]
+    assert len(db.candles.read_arrays("BTCUSDT", "1m", *bounds).open_time) == 3
+    assert db.candles.find_gaps("BTCUSDT", "1m", *bounds) == []
