@@ -67,7 +67,8 @@ class WeightLimiter:
                 if now >= self._paused_until and self._used + weight <= budget:
                     self._used += weight
                     return
-                wake = max(self._paused_until, (self._window + 1) * 60.0)
+                # Paused (after a 429): wait for the pause; over budget: for the next minute.
+                wake = self._paused_until if now < self._paused_until else (self._window + 1) * 60.0
             pause = max(0.01, min(wake - now, 60.0))
             log.info("weight budget reached (%d/%d): waiting %.1f s", self._used, budget, pause)
             self.waited_s += pause

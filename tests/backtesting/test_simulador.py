@@ -241,3 +241,21 @@ def test_changing_future_bars_never_changes_the_past(targets, seed, cut):
     done_a = a.trades[a.trades.exit_time < velas.open_time[t]]
     done_b = b.trades[b.trades.exit_time < velas.open_time[t]]
     pd.testing.assert_frame_equal(done_a, done_b)
+
+
+def test_atr_multiple_stop_uses_the_atr_known_at_the_decision_candle():
+    from indicadores import atr
+
+    n = 30
+    opens = np.full(n, 100.0)
+    highs, lows = opens + 1.0, opens - 1.0  # true range 2 every bar -> ATR(14) = 2
+    lows[25] = 95.0  # 2 x ATR below the 100 entry is 96: touched here
+    velas = _velas(opens, highs=highs, lows=lows)
+    targets = [0] * 20 + [1] * 10  # decided at bar 19's close, entered at bar 20's open
+    result = ejecutar_backtest(velas, Fixed(targets), capital=1000, comision=0, stop_loss="2atr")
+    assert atr(highs, lows, opens, 14)[19] == pytest.approx(2.0)
+    trade = _one(result)
+    assert (trade.exit_price, trade.exit_reason) == (pytest.approx(96.0), "stop_loss")
+    assert trade.exit_time == T0 + 25 * HOUR
+    with pytest.raises(DataError, match="ATR multiple"):
+        ejecutar_backtest(velas, Fixed(targets), stop_loss="2 bananas")

@@ -172,3 +172,39 @@ def test_holes_in_the_exchange_data_are_reported_not_retried_forever(tmp_path):
     ]
     assert again.written == 0 and again.pages == 1  # one look at the hole, no loop
     assert again.gaps == first.gaps
+
+
+def test_the_users_examples_work_verbatim_in_a_plain_python_session(tmp_path):
+    """No server running: the demo market starts in-process and both README examples work."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    script = (
+        "from data.updater import obtener_datos_historicos\n"
+        'r = obtener_datos_historicos(["BTCUSDT"], ["1m", "5m"], "datos_historicos.db")\n'
+        "print(r['BTCUSDT', '1m'].written, r['BTCUSDT', '5m'].written)\n"
+        "from data.exporter import exportar_datos\n"
+        'exportar_datos("BTCUSDT", "1m", formato="csv", salida="export_btc.csv", '
+        'db="datos_historicos.db")\n'
+    )
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(ROOT),
+        "DEMO_PORT": str(port),
+        "DEMO_SPEED": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    one_minute, five_minutes = map(int, result.stdout.split())
+    assert 30 * 1440 - 2 <= one_minute <= 30 * 1440 + 1  # the documented 30-day look-back
+    assert 30 * 288 - 1 <= five_minutes <= 30 * 288 + 1
+    assert (tmp_path / "export_btc.csv").read_text().count("\n") == one_minute + 1
