@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -15,7 +16,6 @@ log = logging.getLogger("kryptelion")
 
 # Commands whose issue has not landed yet: they say so and exit 2 rather than pretend.
 PENDING = {
-    "web": "the web app and REST API arrive with issue #7",
     "bridge": "the WebSocket bridge arrives with issue #8",
 }
 
@@ -210,21 +210,46 @@ def cmd_demo_exchange(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _serve_web(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    from waitress import serve
+
+    from app import create_app
+
+    host, port = host or settings.web_host, port or settings.web_port
+    app = create_app(settings)
+    print(
+        f"Kryptelion web and REST API on http://{host}:{port} (docs: /docs) — Ctrl-C to stop.",
+        flush=True,
+    )
+    serve(app, host=host, port=port, threads=8, ident="kryptelion")
+
+
+def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the Flask app with waitress in the foreground."""
+    from config.errors import ConfigError
+    from config.settings import is_loopback
+
+    host = args.host or settings.web_host
+    if not is_loopback(host) and not settings.api_token:
+        raise ConfigError(f"API_TOKEN: required when --host {host} accepts outside connections")
+    _serve_web(settings, host, args.port)
+    return 0
+
+
 def cmd_all(args: argparse.Namespace, settings: Settings) -> int:
-    """Start every service that exists so far: the database, plus the demo market in demo mode."""
+    """Start every service that exists so far: database, demo market (MARKET=demo), web app."""
     db = _open_database(settings)
     log.info("database ready: %s (revision %s)", db.redacted_url(), db.revision())
     db.close()
     print(f"Kryptelion: database ready at {db.redacted_url()}.")
     print("Still to come: " + "; ".join(PENDING.values()) + ".")
-    if not settings.is_demo:
-        return 0
-    from core.exchange.demo import run_demo_exchange
+    if settings.is_demo:
+        from core.exchange.demo import DemoExchangeThread, DemoOptions
 
-    print(f"DEMO market at {settings.binance_rest_url} — Ctrl-C to stop.")
-    run_demo_exchange(
-        settings.demo_host, settings.demo_port, settings.demo_speed, settings.demo_seed
-    )
+        options = DemoOptions(speed=settings.demo_speed, seed=settings.demo_seed)
+        DemoExchangeThread(options, settings.demo_host, settings.demo_port).start()
+        print(f"DEMO market at {settings.binance_rest_url}.", flush=True)
+    _serve_web(settings)
     return 0
 
 
@@ -242,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Kryptelion: Binance USDT-M futures workbench. No command starts everything.",
     )
     sub = parser.add_subparsers(dest="command", metavar="command")
-    sub.add_parser("web", help="serve the web app and REST API")
+    web = sub.add_parser("web", help="serve the web app and REST API (waitress)")
+    web.add_argument("--host", help="default WEB_HOST (127.0.0.1)")
+    web.add_argument("--port", type=int, help="default WEB_PORT (5000)")
     sub.add_parser("bridge", help="run the WebSocket bridge (same as python -m wsbridge)")
     update = sub.add_parser("update", help="download candles into the database")
     update.add_argument(
@@ -325,6 +352,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "export": cmd_export,
     "backtest": cmd_backtest,
     "demo-exchange": cmd_demo_exchange,
+    "web": cmd_web,
 }
 
 
@@ -336,6 +364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     _configure_logging(settings)
+    # SIGTERM (systemd, docker, a test harness) stops the servers like Ctrl-C, with status 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     command = COMMANDS.get(args.command, cmd_all)
     try:
         return command(args, settings)

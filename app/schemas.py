@@ -1,0 +1,128 @@
+"""Request and response models: the single source of validation and of /openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.models import OrderState, OrderType, Side
+
+SYMBOL = Field(pattern=r"^[A-Z0-9]{2,20}$", description="Binance symbol, e.g. BTCUSDT")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Error(BaseModel):
+    error: str
+    detalle: dict[str, Any] = {}
+
+
+class OrdenIn(Strict):
+    symbol: str = SYMBOL
+    lado: Side
+    cantidad: float = Field(gt=0)
+    precio: float | None = Field(default=None, gt=0, description="required for tipo=limite")
+    tipo: OrderType = OrderType.LIMIT
+    estado: Literal["pendiente", "abierta"] = "pendiente"
+
+
+class OrdenUpdate(Strict):
+    estado: OrderState
+    cantidad_ejecutada: float | None = Field(default=None, ge=0, description="for parcial")
+    motivo: str = Field(default="", max_length=200)
+
+
+class Orden(BaseModel):
+    id: int
+    symbol: str
+    lado: Side
+    tipo: OrderType
+    precio: float | None
+    cantidad: float
+    cantidad_ejecutada: float
+    estado: OrderState
+    creada: int
+    actualizada: int
+
+
+class OrdenEvento(BaseModel):
+    id: int
+    orden_id: int
+    desde: OrderState | None
+    hacia: OrderState
+    momento: int
+    actor: str
+    motivo: str
+    cantidad_ejecutada: float
+
+
+class OrdenesQuery(Strict):
+    symbol: str | None = Field(default=None, pattern=r"^[A-Z0-9]{2,20}$")
+    estado: OrderState | None = None
+    lado: Side | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+
+
+class OrdenesPage(BaseModel):
+    ordenes: list[Orden]
+    total: int
+    limit: int
+    offset: int
+
+
+INTERVAL = Field(
+    pattern=r"^(1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d|3d|1w|1M)$",
+    description="Binance interval",
+)
+TIME = Field(default=None, description="ISO date/datetime (UTC) or epoch ms")
+
+
+class BacktestIn(Strict):
+    symbol: str = SYMBOL
+    interval: str = INTERVAL
+    strategy: str = Field(default="sma_cruce", description="see GET /estrategias")
+    capital: float = Field(default=10_000, gt=0)
+    start_date: str | int | None = TIME
+    end_date: str | int | None = Field(
+        default=None, description="a date alone includes that whole day; a datetime is exclusive"
+    )
+    params: dict[str, Any] = Field(default_factory=dict)
+    comision: float = Field(default=0.0004, ge=0, le=0.01)
+    comision_maker: float | None = Field(default=None, ge=0, le=0.01)
+    slippage: float = Field(default=0.0, ge=0, le=500, description="basis points")
+    apalancamiento: float = Field(default=1, ge=1, le=125)
+    tamano: float = Field(default=1.0, gt=0, le=1)
+    stop_loss: float | str | None = Field(default=None, description="0.02 or '2atr'")
+    take_profit: float | str | None = Field(default=None, description="0.04 or '3atr'")
+    funding: float | None = Field(default=None, ge=-0.01, le=0.01, description="rate per 8 h")
+
+
+class BacktestsQuery(Strict):
+    limit: int = Field(default=50, ge=1, le=500)
+    offset: int = Field(default=0, ge=0)
+
+
+class VelasQuery(Strict):
+    symbol: str = SYMBOL
+    interval: str = INTERVAL
+    start: str | None = TIME
+    end: str | None = TIME
+    limit: int = Field(default=500, ge=1, le=10_000)
+    indicadores: str | None = Field(
+        default=None,
+        pattern=r"^[a-z]+(:\d+)?(,[a-z]+(:\d+)?)*$",
+        description="overlays, e.g. sma:20,ema:50,rsi:14,bollinger:20,macd,atr:14,vwap,obv",
+    )
+
+
+class CrucesQuery(Strict):
+    symbol: str | None = Field(default=None, pattern=r"^[A-Z0-9]{2,20}$")
+    interval: str | None = Field(
+        default=None, pattern=r"^(1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d|3d|1w|1M)$"
+    )
+    since: str | None = TIME
+    limit: int = Field(default=100, ge=1, le=1000)
