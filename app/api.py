@@ -86,6 +86,10 @@ def operation(
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(**kwargs: Any) -> Any:
+            for name, value in kwargs.items():
+                # Path ids beyond a 64-bit integer cannot exist in any database.
+                if isinstance(value, int) and not 0 <= value < 2**63:
+                    raise RequestError(404, f"{name} {value} does not exist")
             if body is not None:
                 kwargs["body"] = parse_body(body)
             if query is not None:
@@ -93,6 +97,11 @@ def operation(
             return view(**kwargs)
 
         blueprint.add_url_rule(rule, view_func=wrapper, methods=[method])
+        # What the wrapper itself can answer is documented with every such operation.
+        documented = set(statuses) | ({400, 413, 415, 422} if body else set())
+        documented |= {400} if query else set()
+        documented |= {404} if "<int:" in rule else set()
+        documented |= {401} if method in ("POST", "PUT", "PATCH", "DELETE") else set()
         openapi_path = rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
         REGISTRY.operations.append(
             Operation(
@@ -103,7 +112,7 @@ def operation(
                 body,
                 query,
                 response,
-                statuses,
+                tuple(sorted(documented)),
             )
         )
         return wrapper

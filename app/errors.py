@@ -49,7 +49,11 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http(error: HTTPException) -> Response:
-        return error_response(error.code or 500, error.description or error.name)
+        response = error_response(error.code or 500, error.description or error.name)
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":  # keep Allow (405), Retry-After, ...
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:

@@ -64,7 +64,7 @@ class OrdenesQuery(Strict):
     estado: OrderState | None = None
     lado: Side | None = None
     limit: int = Field(default=100, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=1_000_000_000)
 
 
 class OrdenesPage(BaseModel):
@@ -103,7 +103,7 @@ class BacktestIn(Strict):
 
 class BacktestsQuery(Strict):
     limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=1_000_000_000)
 
 
 class VelasQuery(Strict):

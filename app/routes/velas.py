@@ -79,6 +79,10 @@ def _fill(query: VelasQuery, start: int | None, end: int | None, warmup: int) ->
         stop = end if end is not None else services().rest().server_time()
         if start is None:
             start = stop - (query.limit + 1) * step  # the latest `limit` closed candles
+        else:
+            # At most `limit` candles are returned, so never download beyond them.
+            stop = min(stop, start + (query.limit + 1) * step)
+            end = stop
         start -= warmup * step  # the indicators' warm-up candles too
         if not db.candles.find_gaps(query.symbol, query.interval, start, stop):
             return None
