@@ -28,6 +28,8 @@ def _configure_logging(settings: Settings) -> None:
     )
     # Alembic narrates every start-up at INFO; only its warnings matter to a user.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # waitress warns on every queued request under load; a full queue is not an error here.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
 def _open_database(settings: Settings):  # type: ignore[no-untyped-def]

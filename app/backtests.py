@@ -51,7 +51,8 @@ def load_candles(
         if start is None:
             start = end - DEFAULT_LOOKBACK_DAYS * DAY_MS  # type: ignore[operator]
         obtener_datos_historicos([symbol], [interval], db, start, end, rest_url=url)
-    frame = db.candles.read_frame(symbol, interval, start, end)
+    # Only the columns the engine reads: half the work of the full stored row.
+    frame = pd.DataFrame(db.candles.read_arrays(symbol, interval, start, end)._asdict())
     if len(frame) < 2:
         raise RequestError(
             404,

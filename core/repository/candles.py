@@ -154,11 +154,12 @@ class CandleRepository:
         start: int | None = None,
         end: int | None = None,
         limit: int | None = None,
+        latest: bool = True,
     ) -> CandleArrays:
-        """OHLCV columns in [start, end), oldest first; with `limit`, the latest `limit` of them."""
-        return CandleArrays(
-            *self._read(symbol, interval, ("open_time", *PRICE_COLUMNS), start, end, limit)
-        )
+        """OHLCV columns in [start, end), oldest first; with `limit`, the latest `limit` of them
+        (or the first `limit` when `latest` is False)."""
+        columns = ("open_time", *PRICE_COLUMNS)
+        return CandleArrays(*self._read(symbol, interval, columns, start, end, limit, latest))
 
     def read_frame(
         self,
@@ -167,9 +168,10 @@ class CandleRepository:
         start: int | None = None,
         end: int | None = None,
         limit: int | None = None,
+        latest: bool = True,
     ) -> pd.DataFrame:
-        """Every stored column in [start, end) as a DataFrame (the backtester's `velas`)."""
-        arrays = self._read(symbol, interval, ALL_COLUMNS, start, end, limit)
+        """Every stored column in [start, end) as a DataFrame; `limit`/`latest` as read_arrays."""
+        arrays = self._read(symbol, interval, ALL_COLUMNS, start, end, limit, latest)
         frame = pd.DataFrame(dict(zip(ALL_COLUMNS, arrays, strict=True)))
         return frame
 
@@ -181,11 +183,12 @@ class CandleRepository:
         start: int | None,
         end: int | None,
         limit: int | None,
+        latest: bool = True,
     ) -> list[np.ndarray]:
+        newest_first = limit is not None and latest
         sql = self._select(columns, start, end)
-        sql += (
-            " ORDER BY open_time DESC LIMIT :limit" if limit is not None else " ORDER BY open_time"
-        )
+        sql += " ORDER BY open_time DESC" if newest_first else " ORDER BY open_time"
+        sql += " LIMIT :limit" if limit is not None else ""
         params = {
             "symbol": symbol,
             "interval": interval,
@@ -196,7 +199,7 @@ class CandleRepository:
         dtype = np.dtype([(c, np.int64 if c in _INT_COLUMNS else np.float64) for c in columns])
         with read_connection(self._engine) as connection:
             table = _fetch_array(connection, sql, params, dtype)
-        if limit is not None:
+        if newest_first:
             table = table[::-1]
         return [np.ascontiguousarray(table[name]) for name in columns]
 

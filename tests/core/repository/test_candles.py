@@ -130,3 +130,13 @@ def test_numpy_integer_bounds_select_like_python_ints(db):
     bounds = cols["open_time"][2], cols["open_time"][5]
     assert len(db.candles.read_arrays("BTCUSDT", "1m", *bounds).open_time) == 3
     assert db.candles.find_gaps("BTCUSDT", "1m", *bounds) == []
+
+
+def test_limit_reads_the_latest_or_the_first_candles(db):
+    cols = _columns(100)
+    db.candles.upsert("BTCUSDT", "1m", cols)
+    latest = db.candles.read_arrays("BTCUSDT", "1m", start=T0 + 10 * MINUTE_MS, limit=5)
+    first = db.candles.read_frame("BTCUSDT", "1m", start=T0 + 10 * MINUTE_MS, limit=5,
+                                  latest=False)
+    np.testing.assert_array_equal(latest.open_time, cols["open_time"][95:])
+    np.testing.assert_array_equal(first["open_time"].to_numpy(), cols["open_time"][10:15])
