@@ -193,6 +193,6 @@ class BinanceRest:
 def _retry_after(response: Any, default: float) -> float:
     value = getattr(response, "headers", {}).get("Retry-After")
     try:
-        return max(1.0, float(value))
-    except (TypeError, ValueError):
+        return max(1.0, float(str(value)))
+    except ValueError:
         return default

@@ -134,7 +134,7 @@ async def _binance_middleware(request: web.Request, handler: Handler) -> web.Str
             "the API."
         )
         headers["Retry-After"] = str(int(retry_after))
-        response = _json(error_body(-1003, msg), status=429)
+        response: web.StreamResponse = _json(error_body(-1003, msg), status=429)
     else:
         try:
             response = await handler(request)

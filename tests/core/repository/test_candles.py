@@ -136,7 +136,6 @@ def test_limit_reads_the_latest_or_the_first_candles(db):
     cols = _columns(100)
     db.candles.upsert("BTCUSDT", "1m", cols)
     latest = db.candles.read_arrays("BTCUSDT", "1m", start=T0 + 10 * MINUTE_MS, limit=5)
-    first = db.candles.read_frame("BTCUSDT", "1m", start=T0 + 10 * MINUTE_MS, limit=5,
-                                  latest=False)
+    first = db.candles.read_frame("BTCUSDT", "1m", start=T0 + 10 * MINUTE_MS, limit=5, latest=False)
     np.testing.assert_array_equal(latest.open_time, cols["open_time"][95:])
     np.testing.assert_array_equal(first["open_time"].to_numpy(), cols["open_time"][10:15])
