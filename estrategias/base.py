@@ -102,8 +102,28 @@ class Param:
         }
 
 
+MODE = Param(
+    "modo",
+    str,
+    "ambos",
+    choices=("ambos", "solo_largo", "solo_corto"),
+    description="lados que opera",
+)
+
+
+def restrict_sides(positions: np.ndarray, mode: str) -> np.ndarray:
+    """Positions with the side `mode` forbids set flat (solo_largo: no shorts, and vice versa)."""
+    if mode == "solo_largo":
+        return np.maximum(positions, 0.0)
+    if mode == "solo_corto":
+        return np.minimum(positions, 0.0)
+    return positions
+
+
 class Strategy(ABC):
     """Turns closed candles into target positions: +1 long, -1 short, 0 flat.
+
+    A strategy declaring the shared `MODE` parameter gets its sides restricted by the framework.
 
     The position decided at a candle's close is held from the next candle's open. Subclasses
     declare `name`, `description`, `params`, implement `_positions` (batch) and `warmup`; the
@@ -146,6 +166,8 @@ class Strategy(ABC):
         """Checked batch decisions: float64 in {-1, 0, 1}, one per candle, flat during warm-up."""
         velas = as_velas(data)
         positions = np.asarray(self._positions(velas), dtype=np.float64)
+        if "modo" in self.p:
+            positions = restrict_sides(positions, self.p["modo"])
         if positions.shape != velas.close.shape:
             raise StrategyError(
                 f"{self.name} returned {positions.shape} positions for {velas.close.shape} candles"

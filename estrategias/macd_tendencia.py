@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.errors import StrategyError
-from estrategias.base import Param, Strategy, Velas
+from estrategias.base import MODE, Param, Strategy, Velas
 from estrategias.sma_cruce import cross_state
 from indicadores import macd
 
@@ -20,7 +20,7 @@ class MacdTendencia(Strategy):
         Param("rapida", int, 12, 2, 200, description="EMA rápida"),
         Param("lenta", int, 26, 3, 400, description="EMA lenta"),
         Param("senal", int, 9, 2, 100, description="EMA de la señal"),
-        Param("modo", str, "ambos", choices=("ambos", "solo_largo", "solo_corto")),
+        MODE,
     )
 
     def _validate(self) -> None:
@@ -33,9 +33,4 @@ class MacdTendencia(Strategy):
 
     def _positions(self, velas: Velas) -> np.ndarray:
         line, signal, _ = macd(velas.close, self.p["rapida"], self.p["lenta"], self.p["senal"])
-        state = cross_state(line, signal)
-        if self.p["modo"] == "solo_largo":
-            return np.maximum(state, 0.0)
-        if self.p["modo"] == "solo_corto":
-            return np.minimum(state, 0.0)
-        return state
+        return cross_state(line, signal)

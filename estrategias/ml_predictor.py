@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from estrategias.base import Param, Strategy, Velas
+from estrategias.base import MODE, Param, Strategy, Velas
 from indicadores import atr, bollinger, macd, rsi
 
 FEATURE_NAMES = ("ret_1", "ret_5", "ret_20", "rsi_14", "macd_hist", "bb_pos", "atr_pct", "vol_z")
@@ -57,7 +57,7 @@ class MlPredictor(Strategy):
         Param("ventana", int, 2000, 200, 50_000, description="velas de entrenamiento"),
         Param("reentreno", int, 500, 50, 50_000, description="velas entre reentrenamientos"),
         Param("umbral", float, 0.02, 0.0, 0.45, description="margen sobre 0.5 para operar"),
-        Param("modo", str, "ambos", choices=("ambos", "solo_largo", "solo_corto")),
+        MODE,
     )
 
     def __init__(self, **values: Any) -> None:
@@ -73,10 +73,6 @@ class MlPredictor(Strategy):
         margin = self.p["umbral"]
         position = np.where(probability > 0.5 + margin, 1.0, 0.0)
         position = np.where(probability < 0.5 - margin, -1.0, position)
-        if self.p["modo"] == "solo_largo":
-            position = np.maximum(position, 0.0)
-        elif self.p["modo"] == "solo_corto":
-            position = np.minimum(position, 0.0)
         return position
 
     def predict_proba(self, velas: Velas) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.errors import StrategyError
-from estrategias.base import Param, Strategy, Velas
+from estrategias.base import MODE, Param, Strategy, Velas
 from indicadores import rsi
 
 
@@ -26,7 +26,7 @@ class RsiReversion(Strategy):
         Param("sobreventa", float, 30.0, 1.0, 49.0, description="umbral de entrada larga"),
         Param("sobrecompra", float, 70.0, 51.0, 99.0, description="umbral de entrada corta"),
         Param("salida", float, 50.0, 1.0, 99.0, description="nivel de cierre"),
-        Param("modo", str, "ambos", choices=("ambos", "solo_largo", "solo_corto")),
+        MODE,
     )
 
     def _validate(self) -> None:
@@ -48,8 +48,4 @@ class RsiReversion(Strategy):
         short = _latest(known & (value > self.p["sobrecompra"])) > _latest(
             known & (value <= self.p["salida"])
         )
-        if self.p["modo"] == "solo_largo":
-            short[:] = False
-        elif self.p["modo"] == "solo_corto":
-            long[:] = False
         return long.astype(np.float64) - short.astype(np.float64)

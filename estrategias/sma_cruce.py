@@ -6,10 +6,9 @@ import numpy as np
 
 from core.errors import StrategyError
 from core.models import CrossKind, Crossover
-from estrategias.base import Param, Strategy, Velas, as_velas
+from estrategias.base import MODE, Param, Strategy, Velas, as_velas
 from indicadores import sma
 
-MODES = ("ambos", "solo_largo", "solo_corto")
 # Averages closer than this (relative to the largest average) count as equal: summation-order
 # noise must not flip a side.
 TIE = 1e-12
@@ -48,7 +47,7 @@ class SmaCruce(Strategy):
     params = (
         Param("rapida", int, 10, 1, 500, description="periodo de la media rápida"),
         Param("lenta", int, 30, 2, 2000, description="periodo de la media lenta"),
-        Param("modo", str, "ambos", choices=MODES, description="lados que opera"),
+        MODE,
     )
 
     def _validate(self) -> None:
@@ -65,12 +64,7 @@ class SmaCruce(Strategy):
         return sma(velas.close, self.p["rapida"]), sma(velas.close, self.p["lenta"])
 
     def _positions(self, velas: Velas) -> np.ndarray:
-        state = cross_state(*self._averages(velas))
-        if self.p["modo"] == "solo_largo":
-            return np.maximum(state, 0.0)
-        if self.p["modo"] == "solo_corto":
-            return np.minimum(state, 0.0)
-        return state
+        return cross_state(*self._averages(velas))
 
     def cruces(self, data: object, symbol: str, interval: str) -> list[Crossover]:
         """Every crossover in the candles: the bar whose close flipped the averages' order."""
