@@ -1,0 +1,242 @@
+"""Binance kline stream client: combined streams, live (un)subscribe, endless reconnect, gap repair.
+
+Every closed candle reaches the consumer exactly once and in order: after a reconnect (or any
+jump in open times) the missing closed candles are fetched over REST before the next live one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from core.exchange.klines import klines_to_frame
+from core.exchange.rest import BinanceRest
+from core.intervals import check_interval, interval_ms
+from core.models import Candle
+
+log = logging.getLogger(__name__)
+MAX_STREAMS = 200  # per connection, Binance's limit
+MAX_MESSAGES_PER_S = 10  # outgoing control messages per connection
+RECONNECT_BEFORE_S = 23.5 * 3600  # Binance cuts every connection after 24 h
+BACKOFF_START_S, BACKOFF_MAX_S = 0.5, 30.0
+
+CandleHandler = Callable[[Candle], Awaitable[None]]
+StateHandler = Callable[[str, str], Awaitable[None]]
+
+
+def stream_name(symbol: str, interval: str) -> str:
+    """Binance's stream name: lowercase symbol, e.g. btcusdt@kline_1m."""
+    return f"{symbol.lower()}@kline_{check_interval(interval)}"
+
+
+def combined_url(ws_base: str, streams: Iterable[str] = ()) -> str:
+    """The one place that knows the routed market path (see BINANCE.md)."""
+    names = "/".join(streams)
+    return f"{ws_base.rstrip('/')}/market/stream" + (f"?streams={names}" if names else "")
+
+
+def candle_from_event(data: dict) -> Candle:
+    """A Candle from a kline event's payload (`x` tells whether it closed)."""
+    k = data["k"]
+    return Candle(
+        symbol=k["s"], interval=k["i"], open_time=int(k["t"]), open=float(k["o"]),
+        high=float(k["h"]), low=float(k["l"]), close=float(k["c"]), volume=float(k["v"]),
+        quote_volume=float(k["q"]), trades=int(k["n"]), taker_buy_base=float(k["V"]),
+        taker_buy_quote=float(k["Q"]), closed=bool(k["x"]),
+    )  # fmt: skip
+
+
+@dataclass
+class _Stream:
+    symbol: str
+    interval: str
+    last_closed: int | None = None  # open time of the last closed candle delivered
+
+
+@dataclass
+class ClientStats:
+    reconnects: int = 0
+    messages: int = 0
+    backfilled: int = 0
+    connected_since: float | None = None
+    streams: list[str] = field(default_factory=list)
+
+
+class KlineStreamClient:
+    """One WebSocket connection to Binance (or the demo exchange) carrying up to 200 streams.
+
+    `on_candle` receives every update (open and closed candles); `on_state` receives
+    ("conectado" | "reconectando", detail). Run `run()` as a task; `close()` stops it.
+    """
+
+    def __init__(
+        self,
+        ws_base: str,
+        rest_url: str,
+        on_candle: CandleHandler,
+        on_state: StateHandler | None = None,
+        max_connection_s: float = RECONNECT_BEFORE_S,
+    ) -> None:
+        self.ws_base = ws_base
+        self.rest_url = rest_url
+        self.on_candle = on_candle
+        self.on_state = on_state
+        self.max_connection_s = max_connection_s
+        self.stats = ClientStats()
+        self._streams: dict[str, _Stream] = {}
+        self._ws: ClientConnection | None = None
+        self._sent: list[float] = []
+        self._next_id = 1
+        self._closing = False
+
+    @property
+    def streams(self) -> list[str]:
+        return list(self._streams)
+
+    async def subscribe(self, symbol: str, interval: str, after: int | None = None) -> None:
+        """Add a stream, live on the open connection (or at the next connect).
+
+        `after`: open time of the last closed candle the consumer already has (from storage);
+        the gap between it and the live feed is then repaired over REST.
+        """
+        name = stream_name(symbol, interval)
+        if name in self._streams:
+            return
+        if len(self._streams) >= MAX_STREAMS:
+            raise ValueError(f"a connection carries at most {MAX_STREAMS} streams")
+        self._streams[name] = _Stream(symbol.upper(), interval, after)
+        await self._send_method("SUBSCRIBE", [name])
+
+    async def unsubscribe(self, symbol: str, interval: str) -> None:
+        name = stream_name(symbol, interval)
+        if self._streams.pop(name, None) is not None:
+            await self._send_method("UNSUBSCRIBE", [name])
+
+    async def _send_method(self, method: str, params: list[str]) -> None:
+        if self._ws is None:
+            return
+        # Binance allows 10 incoming messages per second per connection.
+        now = time.monotonic()
+        self._sent = [t for t in self._sent if now - t < 1.0]
+        if len(self._sent) >= MAX_MESSAGES_PER_S:
+            await asyncio.sleep(1.0 - (now - self._sent[0]))
+        self._sent.append(time.monotonic())
+        message = {"method": method, "params": params, "id": self._next_id}
+        self._next_id += 1
+        try:
+            await self._ws.send(json.dumps(message))
+        except ConnectionClosed:
+            pass  # the reconnect subscribes everything again
+
+    async def run(self) -> None:
+        """Connect, listen, and reconnect forever with exponential backoff and jitter."""
+        delay = BACKOFF_START_S
+        while not self._closing:
+            try:
+                async with connect(
+                    combined_url(self.ws_base, self._streams), max_queue=None, open_timeout=10
+                ) as ws:
+                    self._ws = ws
+                    self.stats.connected_since = time.time()
+                    await self._state("conectado", self.ws_base)
+                    await self._repair_all()
+                    delay = BACKOFF_START_S
+                    await self._listen(ws)
+            except (OSError, ConnectionClosed, TimeoutError) as error:
+                log.info("kline stream connection lost: %s", error)
+            finally:
+                self._ws = None
+            if self._closing:
+                return
+            self.stats.reconnects += 1
+            await self._state("reconectando", f"retry in {delay:.1f} s")
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, BACKOFF_MAX_S)
+
+    async def _listen(self, ws: ClientConnection) -> None:
+        deadline = time.monotonic() + self.max_connection_s
+        while not self._closing:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.info("reconnecting before the exchange's 24 h cut")
+                return
+            try:
+                raw = await asyncio.wait_for(ws.recv(), timeout=remaining)
+            except TimeoutError:
+                return
+            self.stats.messages += 1
+            message = json.loads(raw)
+            data = message.get("data")
+            if isinstance(data, dict) and data.get("e") == "kline":
+                await self._deliver(candle_from_event(data))
+
+    async def _deliver(self, candle: Candle) -> None:
+        stream = self._streams.get(stream_name(candle.symbol, candle.interval))
+        if stream is None:
+            return
+        if candle.closed:
+            if stream.last_closed is not None and candle.open_time <= stream.last_closed:
+                return  # already delivered (e.g. by a backfill)
+            step = interval_ms(candle.interval)
+            if stream.last_closed is not None and candle.open_time > stream.last_closed + step:
+                await self._repair(stream, candle.open_time)
+            stream.last_closed = candle.open_time
+        elif stream.last_closed is not None and candle.open_time <= stream.last_closed:
+            return
+        await self.on_candle(candle)
+
+    async def _repair_all(self) -> None:
+        for stream in list(self._streams.values()):
+            if stream.last_closed is not None:
+                await self._repair(stream, None)
+
+    async def _repair(self, stream: _Stream, before: int | None) -> None:
+        """Deliver, in order, the closed candles after the last one delivered (and before
+        `before`, when given) fetched over REST."""
+        step = interval_ms(stream.interval)
+        start = (stream.last_closed or 0) + step
+        end = None if before is None else before - 1
+        now_ms, rows = await asyncio.to_thread(self._fetch, stream, start, end)
+        for row in klines_to_frame(rows).itertuples(index=False):
+            # Closed by the exchange's clock (the demo's may run faster than ours).
+            if row.close_time >= now_ms or row.open_time <= (stream.last_closed or 0):
+                continue
+            candle = Candle(
+                stream.symbol,
+                stream.interval,
+                int(row.open_time),
+                row.open,
+                row.high,
+                row.low,
+                row.close,
+                row.volume,
+                row.quote_volume,
+                int(row.trades),
+                row.taker_buy_base,
+                row.taker_buy_quote,
+                closed=True,
+            )
+            stream.last_closed = candle.open_time
+            self.stats.backfilled += 1
+            await self.on_candle(candle)
+
+    def _fetch(self, stream: _Stream, start: int, end: int | None) -> tuple[int, list]:
+        rest = BinanceRest(self.rest_url, retries=3)
+        return rest.server_time(), rest.klines(stream.symbol, stream.interval, start, end, 1500)
+
+    async def _state(self, state: str, detail: str) -> None:
+        if self.on_state is not None:
+            await self.on_state(state, detail)
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._ws is not None:
+            await self._ws.close()
