@@ -1,0 +1,1 @@
+"""The WebSocket bridge: multiplexes Binance kline streams to any number of browsers."""

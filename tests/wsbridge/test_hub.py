@@ -1,0 +1,192 @@
+"""The bridge over real sockets against the demo exchange at 60x: sharing, repair, isolation."""
+
+import asyncio
+import json
+import time
+
+import numpy as np
+import requests
+from websockets.asyncio.client import connect
+
+from core.exchange.rest import BinanceRest
+from core.repository import Database
+from estrategias.factory import crear_estrategia
+from wsbridge.hub import Hub
+from wsbridge.server import run_bridge
+
+MINUTE = 60_000
+
+
+async def _bridge(demo, tmp_path, grace_s=0.5):
+    hub = Hub(
+        Database(tmp_path / "bridge.db"), demo.ws_url, demo.rest_url, ["sma_cruce"], grace_s=grace_s
+    )
+    ready, stop = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(run_bridge(hub, "127.0.0.1", 0, ready, stop))
+    await ready.wait()
+    return hub, stop, task
+
+
+def _url(hub, symbol="BTCUSDT", interval="1m"):
+    return f"ws://127.0.0.1:{hub.port}/?symbol={symbol}&interval={interval}"
+
+
+async def _collect(ws, seconds, into):
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            into.append(json.loads(await asyncio.wait_for(ws.recv(), left)))
+        except TimeoutError:
+            return
+
+
+def _closed(messages):
+    return [m["vela"] for m in messages if m["tipo"] == "vela" and m["vela"]["closed"]]
+
+
+def _run(coroutine):
+    return asyncio.run(asyncio.wait_for(coroutine, timeout=90))
+
+
+def test_two_clients_share_one_upstream_subscription_released_after_the_last(
+    demo_exchange, tmp_path
+):
+    async def scenario():
+        hub, stop, task = await _bridge(demo_exchange, tmp_path)
+        async with connect(_url(hub)) as a, connect(_url(hub)) as b:
+            first_a, first_b = json.loads(await a.recv()), json.loads(await b.recv())
+            upstream = hub.upstreams[0][0]
+            assert len(hub.upstreams) == 1 and upstream.streams == ["btcusdt@kline_1m"]
+            assert first_a["tipo"] == first_b["tipo"] == "snapshot"
+            assert len(first_a["velas"]) >= 500 and first_a["velas"][0]["closed"]
+            health = (
+                await asyncio.to_thread(
+                    requests.get, f"http://127.0.0.1:{hub.port}/health", timeout=5
+                )
+            ).json()
+            assert (health["clientes"], health["streams"], health["conexiones_upstream"]) == (
+                2,
+                1,
+                1,
+            )
+        await asyncio.sleep(1.0)  # grace 0.5 s
+        assert upstream.streams == [] and hub.subscriptions == {}
+        stop.set()
+        await task
+
+    _run(scenario())
+
+
+def test_invalid_stream_gets_an_error_message_and_close_code_1008(demo_exchange, tmp_path):
+    async def scenario():
+        hub, stop, task = await _bridge(demo_exchange, tmp_path)
+        for query in ("symbol=NOPEUSDT&interval=1m", "symbol=BTCUSDT&interval=7m", ""):
+            async with connect(f"ws://127.0.0.1:{hub.port}/?{query}") as ws:
+                message = json.loads(await ws.recv())
+                assert message["tipo"] == "error"
+                await ws.wait_closed()
+                assert ws.close_code == 1008
+        async with connect(_url(hub)) as ws:
+            await ws.recv()
+            await ws.send("not json")
+            assert json.loads(await ws.recv())["tipo"] in ("error", "vela", "estado")
+        stop.set()
+        await task
+
+    _run(scenario())
+
+
+def test_upstream_drops_leave_database_and_clients_with_every_candle_once(demo_exchange, tmp_path):
+    admin = demo_exchange.rest_url + "/_demo/fault/"
+
+    async def fault(name):
+        await asyncio.to_thread(requests.post, admin + name, timeout=5)
+
+    async def scenario():
+        hub, stop, task = await _bridge(demo_exchange, tmp_path)
+        messages = {0: [], 1: []}
+        async with connect(_url(hub)) as a, connect(_url(hub)) as b:
+            readers = [
+                asyncio.create_task(_collect(ws, 9, messages[i])) for i, ws in enumerate((a, b))
+            ]
+            await asyncio.sleep(2)
+            await fault("drop")
+            await asyncio.sleep(2)
+            await fault("pause")
+            await asyncio.sleep(2.2)
+            await fault("resume")
+            await asyncio.gather(*readers)
+        stop.set()
+        await task
+        return hub, messages
+
+    hub, messages = _run(scenario())
+    for received in messages.values():
+        closed = [c["open_time"] for c in _closed(received)]
+        assert len(closed) >= 5 and (np.diff(closed) == MINUTE).all(), closed
+    assert _closed(messages[0]) == _closed(messages[1])
+    stored = hub.db.candles.read_arrays("BTCUSDT", "1m").open_time
+    assert (np.diff(stored) == MINUTE).all() and hub.db.candles.find_gaps("BTCUSDT", "1m") == []
+    assert set(c["open_time"] for c in _closed(messages[0])) <= set(stored.tolist())
+    assert any(m["tipo"] == "estado" and m["estado"] == "reconectando" for m in messages[0])
+
+
+def test_a_client_that_never_reads_does_not_slow_the_others(demo_exchange, tmp_path):
+    async def scenario():
+        hub, stop, task = await _bridge(demo_exchange, tmp_path)
+        received = []
+        # max_queue=1: the stalled client stops reading, so its socket backs up for real.
+        async with connect(_url(hub), max_queue=1) as _stalled, connect(_url(hub)) as active:
+            await active.recv()
+            start = time.monotonic()
+            await _collect(active, 5, received)
+            elapsed = time.monotonic() - start
+        stop.set()
+        await task
+        return received, elapsed
+
+    received, elapsed = _run(scenario())
+    updates = [m for m in received if m["tipo"] == "vela"]
+    assert len(updates) >= 0.8 * 4 * elapsed  # ~4 updates a second kept flowing
+    assert len(_closed(received)) >= 4
+
+
+def test_a_full_client_queue_drops_its_oldest_messages_not_the_others():
+    from wsbridge.hub import QUEUE_SIZE, Client
+
+    slow, fast = Client(ws=None), Client(ws=None)
+    for i in range(QUEUE_SIZE + 10):
+        slow.offer(str(i))
+    for i in range(5):
+        fast.offer(str(i))
+    assert slow.queue.qsize() == QUEUE_SIZE and slow.dropped == 10
+    assert slow.queue.get_nowait() == "10"  # the newest state survives
+    assert fast.queue.qsize() == 5 and fast.dropped == 0
+
+
+def test_live_signals_agree_with_batch_decisions(demo_exchange, tmp_path):
+    async def scenario():
+        hub, stop, task = await _bridge(demo_exchange, tmp_path)
+        received = []
+        async with connect(_url(hub)) as ws:
+            await _collect(ws, 12, received)
+        stop.set()
+        await task
+        return hub, received
+
+    hub, received = _run(scenario())
+    snapshot = received[0]
+    signals = [m for m in received if m["tipo"] == "senal"]
+    velas = hub.db.candles.read_frame("BTCUSDT", "1m", start=snapshot["velas"][0]["open_time"])
+    batch = crear_estrategia("sma_cruce").target_positions(velas)
+    by_time = dict(zip(velas["open_time"].tolist(), batch.tolist(), strict=True))
+    for signal in signals:
+        assert by_time[signal["open_time"]] == signal["posicion"], signal
+    live_last = snapshot["posiciones"]["sma_cruce"]
+    assert (
+        live_last
+        == by_time[
+            snapshot["velas"][-2 if not snapshot["velas"][-1]["closed"] else -1]["open_time"]
+        ]
+    )
+    assert BinanceRest(demo_exchange.rest_url).server_time() > 0

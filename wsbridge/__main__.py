@@ -1,0 +1,49 @@
+"""`python -m wsbridge [--host --port]`: the WebSocket bridge alone."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from config.errors import KryptelionError
+from config.settings import load_settings
+from core.repository import Database
+from wsbridge.hub import Hub
+from wsbridge.server import run_bridge
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m wsbridge", description=__doc__)
+    parser.add_argument("--host", help="default BRIDGE_HOST (127.0.0.1)")
+    parser.add_argument("--port", type=int, help="default BRIDGE_PORT (8765)")
+    parser.add_argument(
+        "--estrategias",
+        default="sma_cruce",
+        help="comma-separated strategies run on every stream (default sma_cruce)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except KryptelionError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    hub = Hub(
+        Database(settings.database_url),
+        settings.binance_ws_url,
+        settings.binance_rest_url,
+        [s for s in args.estrategias.split(",") if s],
+    )
+    asyncio.run(
+        run_bridge(hub, args.host or settings.bridge_host, args.port or settings.bridge_port)
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

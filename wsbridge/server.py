@@ -1,0 +1,126 @@
+"""The bridge's WebSocket server: one handler per browser, /health, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import json
+import logging
+import signal
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from wsbridge.hub import Client, Hub
+
+log = logging.getLogger(__name__)
+POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
+
+
+def _error(message: str) -> str:
+    return json.dumps({"tipo": "error", "error": message})
+
+
+class BridgeServer:
+    """Serves ws://host:port/?symbol=&interval= and GET /health for one Hub."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if urlsplit(request.path).path != "/health":
+            return None
+        body = json.dumps(self.hub.health()).encode()
+        headers = Headers({"Content-Type": "application/json", "Content-Length": str(len(body))})
+        return Response(http.HTTPStatus.OK.value, "OK", headers, body)
+
+    async def handler(self, ws: ServerConnection) -> None:
+        query = parse_qs(urlsplit(ws.request.path).query)  # type: ignore[union-attr]
+        symbol = (query.get("symbol") or [""])[0].upper()
+        interval = (query.get("interval") or [""])[0]
+        if len(self.hub.clients) >= self.hub.max_clients:
+            await ws.send(_error("too many clients, try again later"))
+            await ws.close(TRY_AGAIN_LATER, "too many clients")
+            return
+        problem = self.hub.check_stream(symbol, interval)
+        if problem:
+            await ws.send(_error(problem))
+            await ws.close(POLICY_VIOLATION, problem[:120])
+            return
+        client = Client(ws)
+        self.hub.clients.add(client)
+        relay = asyncio.create_task(self._relay(client))
+        try:
+            await self._join(client, symbol, interval)
+            async for raw in ws:
+                await self._command(client, raw)
+        except ConnectionClosed:
+            pass
+        finally:
+            relay.cancel()
+            self.hub.clients.discard(client)
+            for key in list(client.streams):
+                self.hub.unsubscribe(client, key)
+
+    async def _join(self, client: Client, symbol: str, interval: str) -> None:
+        sub = await self.hub.subscribe(client, symbol, interval)
+        client.offer(json.dumps(self.hub.snapshot(sub), separators=(",", ":")))
+
+    async def _command(self, client: Client, raw: str | bytes) -> None:
+        """{"accion": "suscribir" | "cambiar" | "cancelar", "symbol": ..., "interval": ...}."""
+        try:
+            message = json.loads(raw)
+            action, symbol = message["accion"], str(message["symbol"]).upper()
+            interval = str(message["interval"])
+        except (ValueError, KeyError, TypeError):
+            client.offer(
+                _error(
+                    'expected {"accion": "suscribir|cambiar|cancelar", '
+                    '"symbol": ..., "interval": ...}'
+                )
+            )
+            return
+        problem = self.hub.check_stream(symbol, interval)
+        if problem or action not in ("suscribir", "cambiar", "cancelar"):
+            client.offer(_error(problem or f"unknown accion {action!r}"))
+            return
+        if action == "cancelar":
+            self.hub.unsubscribe(client, (symbol, interval))
+            return
+        if action == "cambiar":
+            for key in list(client.streams):
+                self.hub.unsubscribe(client, key)
+        await self._join(client, symbol, interval)
+
+    async def _relay(self, client: Client) -> None:
+        """Send this client's queue; a stalled client only ever blocks itself."""
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await client.ws.send(await client.queue.get())
+
+
+async def run_bridge(hub: Hub, host: str, port: int, ready: asyncio.Event | None = None,
+                     stop: asyncio.Event | None = None) -> None:  # fmt: skip
+    """Serve until SIGINT/SIGTERM (or `stop`), then close browsers and upstream cleanly."""
+    await hub.load_symbols()
+    bridge = BridgeServer(hub)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    server: Server
+    async with serve(bridge.handler, host, port, process_request=bridge.process_request,
+                     compression=None) as server:  # fmt: skip
+        hub.port = server.sockets[0].getsockname()[1]
+        log.info("bridge on ws://%s:%d/?symbol=&interval= (health: /health)", host, hub.port)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        server.close()
+    await hub.close()
