@@ -14,11 +14,6 @@ from config.settings import Settings, load_settings
 
 log = logging.getLogger("kryptelion")
 
-# Commands whose issue has not landed yet: they say so and exit 2 rather than pretend.
-PENDING = {
-    "bridge": "the WebSocket bridge arrives with issue #8",
-}
-
 
 def _configure_logging(settings: Settings) -> None:
     logging.basicConfig(
@@ -238,29 +233,54 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _hub(settings: Settings):  # type: ignore[no-untyped-def]
+    from core.repository import Database
+    from wsbridge.hub import Hub
+
+    return Hub(
+        Database(settings.database_url),
+        settings.binance_ws_url,
+        settings.binance_rest_url,
+        ["sma_cruce"],
+    )
+
+
+def cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the WebSocket bridge in the foreground (SIGINT/SIGTERM stop it cleanly)."""
+    import asyncio
+
+    from config.errors import ConfigError
+    from config.settings import is_loopback
+    from wsbridge.server import run_bridge
+
+    host = args.host or settings.bridge_host
+    if not is_loopback(host) and not settings.api_token:
+        raise ConfigError(f"API_TOKEN: required when --host {host} accepts outside connections")
+    asyncio.run(run_bridge(_hub(settings), host, args.port or settings.bridge_port))
+    return 0
+
+
 def cmd_all(args: argparse.Namespace, settings: Settings) -> int:
-    """Start every service that exists so far: database, demo market (MARKET=demo), web app."""
+    """Start everything: database, demo market (MARKET=demo), WebSocket bridge, web app."""
     db = _open_database(settings)
     log.info("database ready: %s (revision %s)", db.redacted_url(), db.revision())
     db.close()
     print(f"Kryptelion: database ready at {db.redacted_url()}.")
-    print("Still to come: " + "; ".join(PENDING.values()) + ".")
     if settings.is_demo:
         from core.exchange.demo import DemoExchangeThread, DemoOptions
 
         options = DemoOptions(speed=settings.demo_speed, seed=settings.demo_seed)
         DemoExchangeThread(options, settings.demo_host, settings.demo_port).start()
         print(f"DEMO market at {settings.binance_rest_url}.", flush=True)
+    from wsbridge.server import BridgeThread
+
+    BridgeThread(_hub(settings), settings.bridge_host, settings.bridge_port).start()
+    print(
+        f"Bridge on ws://{settings.bridge_host}:{settings.bridge_port}/?symbol=&interval=",
+        flush=True,
+    )
     _serve_web(settings)
     return 0
-
-
-def _pending(name: str) -> Callable[[argparse.Namespace, Settings], int]:
-    def command(args: argparse.Namespace, settings: Settings) -> int:
-        print(f"run.py {name}: not available yet — {PENDING[name]}.", file=sys.stderr)
-        return 2
-
-    return command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,7 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     web = sub.add_parser("web", help="serve the web app and REST API (waitress)")
     web.add_argument("--host", help="default WEB_HOST (127.0.0.1)")
     web.add_argument("--port", type=int, help="default WEB_PORT (5000)")
-    sub.add_parser("bridge", help="run the WebSocket bridge (same as python -m wsbridge)")
+    bridge = sub.add_parser("bridge", help="run the WebSocket bridge (same as python -m wsbridge)")
+    bridge.add_argument("--host", help="default BRIDGE_HOST (127.0.0.1)")
+    bridge.add_argument("--port", type=int, help="default BRIDGE_PORT (8765)")
     update = sub.add_parser("update", help="download candles into the database")
     update.add_argument(
         "--symbols",
@@ -348,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
-    **{name: _pending(name) for name in PENDING},
+    "bridge": cmd_bridge,
     "db": cmd_db,
     "update": cmd_update,
     "export": cmd_export,

@@ -119,11 +119,12 @@ def _wait_for(url: str, timeout: float = 20) -> bytes:
             time.sleep(0.1)
 
 
-def test_run_without_command_serves_database_demo_market_and_web_app(tmp_path):
+def test_run_without_command_serves_database_demo_market_bridge_and_web_app(tmp_path):
     import signal
 
-    demo_port, web_port = _free_port(), _free_port()
+    demo_port, web_port, bridge_port = _free_port(), _free_port(), _free_port()
     env = {
+        "BRIDGE_PORT": str(bridge_port),
         "PATH": os.environ["PATH"],
         "PYTHONPATH": str(ROOT),
         "DEMO_PORT": str(demo_port),
@@ -141,10 +142,14 @@ def test_run_without_command_serves_database_demo_market_and_web_app(tmp_path):
     try:
         assert b"serverTime" in _wait_for(f"http://127.0.0.1:{demo_port}/fapi/v1/time")
         assert b'"estado":"ok"' in _wait_for(f"http://127.0.0.1:{web_port}/health")
+        assert b'"estado": "ok"' in _wait_for(f"http://127.0.0.1:{bridge_port}/health")
+        metrics = _wait_for(f"http://127.0.0.1:{web_port}/metrics")
+        assert b'"conectado"' in metrics  # /metrics sees the running bridge
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=20)
     assert "database ready" in out and "DEMO market" in out and "REST API on" in out
+    assert "Bridge on ws://" in out
     assert (tmp_path / "datos_historicos.db").is_file()
 
 

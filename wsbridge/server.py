@@ -8,6 +8,7 @@ import http
 import json
 import logging
 import signal
+import threading
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -124,3 +125,38 @@ async def run_bridge(hub: Hub, host: str, port: int, ready: asyncio.Event | None
         await stop.wait()
         server.close()
     await hub.close()
+
+
+class BridgeThread:
+    """The bridge on its own event loop in a background thread (for `python run.py`)."""
+
+    def __init__(self, hub: Hub, host: str, port: int) -> None:
+        self.hub, self.host, self.port = hub, host, port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wsbridge", daemon=True)
+
+    def start(self, timeout_s: float = 15.0) -> BridgeThread:
+        self._thread.start()
+        if not self._ready.wait(timeout_s):
+            raise RuntimeError("the bridge did not start in time")
+        return self
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._loop.run_until_complete(self._main())
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        ready = asyncio.Event()
+        serving = asyncio.create_task(run_bridge(self.hub, self.host, self.port, ready,
+                                                 self._stop))  # fmt: skip
+        await ready.wait()
+        self._ready.set()
+        await serving
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(timeout=15)

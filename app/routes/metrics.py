@@ -22,7 +22,7 @@ _PROCESS.cpu_percent(None)  # the first reading is always 0: prime it at import
 def _bridge(host: str, port: int) -> dict[str, Any]:
     try:
         with urllib.request.urlopen(f"http://{host}:{port}/health", timeout=0.5) as reply:
-            return {"estado": "conectado", **json.loads(reply.read())}
+            return {"estado": "conectado", "salud": json.loads(reply.read())}
     except (OSError, ValueError):
         return {"estado": "no disponible", "url": f"ws://{host}:{port}/"}
 
