@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import ServerConnection, broadcast
 
+from core.errors import ExchangeError, KryptelionError
 from core.exchange.klines import klines_to_frame
 from core.exchange.rest import BinanceRest
 from core.intervals import INTERVALS
@@ -25,7 +26,6 @@ from websocket.client import MAX_STREAMS, KlineStreamClient
 
 log = logging.getLogger(__name__)
 SNAPSHOT_CANDLES = 500
-QUEUE_SIZE = 256
 
 
 def to_chart_seconds(ms: int) -> int:
@@ -41,6 +41,10 @@ def _velas(candles: deque[Candle]) -> Velas:
     )  # fmt: skip
 
 
+def _percentile(values: deque[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 3) if values else None
+
+
 def candle_json(candle: Candle) -> dict[str, Any]:
     return {"open_time": candle.open_time, "time": to_chart_seconds(candle.open_time),
             "open": candle.open, "high": candle.high, "low": candle.low, "close": candle.close,
@@ -49,18 +53,10 @@ def candle_json(candle: Candle) -> dict[str, Any]:
 
 @dataclass(eq=False)  # identity semantics: clients live in sets
 class Client:
-    """A browser connection with its bounded send queue; slow readers lose stale updates."""
+    """A browser connection and the streams it follows."""
 
     ws: ServerConnection
-    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     streams: set[tuple[str, str]] = field(default_factory=set)
-    dropped: int = 0
-
-    def offer(self, text: str) -> None:
-        if self.queue.full():
-            self.queue.get_nowait()  # skip the oldest: the newest state matters most
-            self.dropped += 1
-        self.queue.put_nowait(text)
 
 
 @dataclass
@@ -73,6 +69,7 @@ class Subscription:
     strategies: list[tuple[Strategy, LiveStrategy]] = field(default_factory=list)
     positions: dict[str, float] = field(default_factory=dict)
     release: asyncio.TimerHandle | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Hub:
@@ -93,6 +90,7 @@ class Hub:
         self.started = time.time()
         self.messages_out = 0
         self.port = 0  # known once the server listens
+        self.fanout_ms: deque[float] = deque(maxlen=2000)  # time to write one message to all
 
     async def load_symbols(self) -> None:
         info = await asyncio.to_thread(BinanceRest(self.rest_url).exchange_info)
@@ -120,8 +118,18 @@ class Hub:
         sub = self.subscriptions.get(key)
         if sub is None:
             sub = self.subscriptions[key] = Subscription(symbol, interval)
-            last = await self._warm_up(sub)
-            await (await self._upstream_for()).subscribe(symbol, interval, after=last)
+            try:
+                last = await self._warm_up(sub)
+                await (await self._upstream_for()).subscribe(symbol, interval, after=last)
+            except (KryptelionError, OSError) as error:
+                del self.subscriptions[key]
+                raise ExchangeError(f"cannot start {symbol} {interval}: {error}") from None
+            finally:
+                sub.ready.set()
+        else:
+            await sub.ready.wait()  # joiners during the warm-up get the full snapshot too
+            if key not in self.subscriptions:
+                raise ExchangeError(f"cannot start {symbol} {interval}")
         if sub.release is not None:
             sub.release.cancel()
             sub.release = None
@@ -188,15 +196,10 @@ class Hub:
         sub = self.subscriptions.get((candle.symbol, candle.interval))
         if sub is None:
             return
-        self.broadcast(
-            sub,
-            {
-                "tipo": "vela",
-                "symbol": candle.symbol,
-                "interval": candle.interval,
-                "vela": candle_json(candle),
-            },
-        )
+        # "recibido": when the bridge got it from upstream (ms), for latency measurements.
+        self.broadcast(sub, {"tipo": "vela", "symbol": candle.symbol,
+                             "interval": candle.interval, "vela": candle_json(candle),
+                             "recibido": round(time.time() * 1000, 1)})  # fmt: skip
         if not candle.closed:
             sub.current = candle
             return
@@ -231,15 +234,19 @@ class Hub:
 
     # browser side ------------------------------------------------------------------------
     def broadcast(self, sub: Subscription, message: dict[str, Any]) -> None:
-        text = json.dumps(message, separators=(",", ":"))  # encoded once for every client
-        for client in sub.clients:
-            client.offer(text)
-        self.messages_out += len(sub.clients)
+        self._send_all(sub.clients, message)
 
     def broadcast_all(self, message: dict[str, Any]) -> None:
-        text = json.dumps(message, separators=(",", ":"))
-        for client in self.clients:
-            client.offer(text)
+        self._send_all(self.clients, message)
+
+    def _send_all(self, clients: set[Client], message: dict[str, Any]) -> None:
+        """Encode once and write to every client without awaiting any of them: a client whose
+        send buffer is over its high-water mark (slow or stalled) is skipped for this message,
+        so it catches up with the latest state and never slows the others."""
+        start = time.perf_counter()
+        broadcast([c.ws for c in clients], json.dumps(message, separators=(",", ":")))
+        self.fanout_ms.append((time.perf_counter() - start) * 1000)
+        self.messages_out += len(clients)
 
     def snapshot(self, sub: Subscription) -> dict[str, Any]:
         candles = [candle_json(c) for c in sub.history]
@@ -256,6 +263,8 @@ class Hub:
             "conexiones_upstream": len(self.upstreams), "upstream": self.upstream_state,
             "reconexiones": sum(c.stats.reconnects for c, _ in self.upstreams),
             "mensajes_por_s": round(self.messages_out / uptime, 2),
+            "difusion_ms_p50": _percentile(self.fanout_ms, 50),
+            "difusion_ms_p99": _percentile(self.fanout_ms, 99),
         }  # fmt: skip
 
     async def close(self) -> None:

@@ -16,6 +16,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from core.errors import KryptelionError
 from wsbridge.hub import Client, Hub
 
 log = logging.getLogger(__name__)
@@ -55,22 +56,25 @@ class BridgeServer:
             return
         client = Client(ws)
         self.hub.clients.add(client)
-        relay = asyncio.create_task(self._relay(client))
         try:
-            await self._join(client, symbol, interval)
+            try:
+                await self._join(client, symbol, interval)
+            except KryptelionError as error:
+                await ws.send(_error(str(error)))
+                await ws.close(TRY_AGAIN_LATER, "upstream unavailable")
+                return
             async for raw in ws:
                 await self._command(client, raw)
         except ConnectionClosed:
             pass
         finally:
-            relay.cancel()
             self.hub.clients.discard(client)
             for key in list(client.streams):
                 self.hub.unsubscribe(client, key)
 
     async def _join(self, client: Client, symbol: str, interval: str) -> None:
         sub = await self.hub.subscribe(client, symbol, interval)
-        client.offer(json.dumps(self.hub.snapshot(sub), separators=(",", ":")))
+        await client.ws.send(json.dumps(self.hub.snapshot(sub), separators=(",", ":")))
 
     async def _command(self, client: Client, raw: str | bytes) -> None:
         """{"accion": "suscribir" | "cambiar" | "cancelar", "symbol": ..., "interval": ...}."""
@@ -79,7 +83,7 @@ class BridgeServer:
             action, symbol = message["accion"], str(message["symbol"]).upper()
             interval = str(message["interval"])
         except (ValueError, KeyError, TypeError):
-            client.offer(
+            await client.ws.send(
                 _error(
                     'expected {"accion": "suscribir|cambiar|cancelar", '
                     '"symbol": ..., "interval": ...}'
@@ -88,7 +92,7 @@ class BridgeServer:
             return
         problem = self.hub.check_stream(symbol, interval)
         if problem or action not in ("suscribir", "cambiar", "cancelar"):
-            client.offer(_error(problem or f"unknown accion {action!r}"))
+            await client.ws.send(_error(problem or f"unknown accion {action!r}"))
             return
         if action == "cancelar":
             self.hub.unsubscribe(client, (symbol, interval))
@@ -97,12 +101,6 @@ class BridgeServer:
             for key in list(client.streams):
                 self.hub.unsubscribe(client, key)
         await self._join(client, symbol, interval)
-
-    async def _relay(self, client: Client) -> None:
-        """Send this client's queue; a stalled client only ever blocks itself."""
-        with contextlib.suppress(ConnectionClosed):
-            while True:
-                await client.ws.send(await client.queue.get())
 
 
 async def run_bridge(hub: Hub, host: str, port: int, ready: asyncio.Event | None = None,
