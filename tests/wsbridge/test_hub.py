@@ -151,19 +151,6 @@ def test_a_client_that_never_reads_does_not_slow_the_others(demo_exchange, tmp_p
     assert len(_closed(received)) >= 4
 
 
-def test_a_full_client_queue_drops_its_oldest_messages_not_the_others():
-    from wsbridge.hub import QUEUE_SIZE, Client
-
-    slow, fast = Client(ws=None), Client(ws=None)
-    for i in range(QUEUE_SIZE + 10):
-        slow.offer(str(i))
-    for i in range(5):
-        fast.offer(str(i))
-    assert slow.queue.qsize() == QUEUE_SIZE and slow.dropped == 10
-    assert slow.queue.get_nowait() == "10"  # the newest state survives
-    assert fast.queue.qsize() == 5 and fast.dropped == 0
-
-
 def test_live_signals_agree_with_batch_decisions(demo_exchange, tmp_path):
     async def scenario():
         hub, stop, task = await _bridge(demo_exchange, tmp_path)
