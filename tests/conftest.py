@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -12,6 +21,7 @@ import pytest
 from config.settings import Settings, settings_from_mapping
 from core.repository import Database
 
+ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ENV = "TEST_DATABASE_URL"
 _TABLES = "candles, order_events, orders, crossovers, backtest_trades, backtest_runs"
 
@@ -107,3 +117,56 @@ def app(demo_exchange, tmp_path):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float = 20) -> bytes:
+    """The body at `url` once something answers there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url) as reply:
+                return reply.read()
+        except OSError:
+            assert time.monotonic() < deadline, f"{url} never answered"
+            time.sleep(0.1)
+
+
+@dataclass
+class RunningKryptelion:
+    """A real `python run.py` (demo market, bridge, web) on free ports; output after exit."""
+
+    ports: dict[str, int]
+    out: str = ""
+    err: str = ""
+
+
+@contextmanager
+def running_kryptelion(data_dir: Path) -> Iterator[RunningKryptelion]:
+    ports = {name: free_port() for name in ("DEMO_PORT", "WEB_PORT", "BRIDGE_PORT")}
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(ROOT),
+        "DATA_DIR": str(data_dir),
+        **{name: str(port) for name, port in ports.items()},
+    }
+    process = subprocess.Popen(
+        [sys.executable, "run.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    running = RunningKryptelion(ports)
+    try:
+        wait_for(f"http://127.0.0.1:{ports['WEB_PORT']}/health")
+        yield running
+    finally:
+        process.send_signal(signal.SIGTERM)
+        running.out, running.err = process.communicate(timeout=30)

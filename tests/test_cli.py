@@ -9,6 +9,7 @@ import pytest
 
 import setup_env
 from config.settings import load_settings
+from tests.conftest import running_kryptelion, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBCOMMANDS = ("web", "bridge", "update", "export", "backtest", "demo-exchange", "db")
@@ -97,59 +98,15 @@ def test_env_example_documents_every_setting_and_loads_as_demo(tmp_path):
     assert settings.market == "demo" and settings.trading_mode == "paper"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(url: str, timeout: float = 20) -> bytes:
-    import time
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url) as reply:
-                return reply.read()
-        except OSError:
-            assert time.monotonic() < deadline, f"{url} never answered"
-            time.sleep(0.1)
-
-
 def test_run_without_command_serves_database_demo_market_bridge_and_web_app(tmp_path):
-    import signal
-
-    demo_port, web_port, bridge_port = _free_port(), _free_port(), _free_port()
-    env = {
-        "BRIDGE_PORT": str(bridge_port),
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": str(ROOT),
-        "DEMO_PORT": str(demo_port),
-        "WEB_PORT": str(web_port),
-        "DATA_DIR": str(tmp_path),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "run.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert b"serverTime" in _wait_for(f"http://127.0.0.1:{demo_port}/fapi/v1/time")
-        assert b'"estado":"ok"' in _wait_for(f"http://127.0.0.1:{web_port}/health")
-        assert b'"estado": "ok"' in _wait_for(f"http://127.0.0.1:{bridge_port}/health")
-        metrics = _wait_for(f"http://127.0.0.1:{web_port}/metrics")
+    with running_kryptelion(tmp_path) as app:
+        ports = app.ports
+        assert b"serverTime" in wait_for(f"http://127.0.0.1:{ports['DEMO_PORT']}/fapi/v1/time")
+        assert b'"estado": "ok"' in wait_for(f"http://127.0.0.1:{ports['BRIDGE_PORT']}/health")
+        metrics = wait_for(f"http://127.0.0.1:{ports['WEB_PORT']}/metrics")
         assert b'"conectado"' in metrics  # /metrics sees the running bridge
-    finally:
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=20)
-    assert "database ready" in out and "DEMO market" in out and "REST API on" in out
-    assert "Bridge on ws://" in out
+    assert "database ready" in app.out and "DEMO market" in app.out and "REST API on" in app.out
+    assert "Bridge on ws://" in app.out
     assert (tmp_path / "datos_historicos.db").is_file()
 
 

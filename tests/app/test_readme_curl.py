@@ -1,15 +1,12 @@
 """The README's curl examples, verbatim, against a real `python run.py` process."""
 
 import json
-import os
 import re
 import shlex
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.test_cli import _free_port, _wait_for
+from tests.conftest import running_kryptelion
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,24 +42,8 @@ def test_readme_lists_a_curl_example_for_every_route():
 
 
 def test_readme_curl_examples_work_against_a_fresh_run_py(tmp_path):
-    web, demo = _free_port(), _free_port()
-    env = {
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": str(ROOT),
-        "WEB_PORT": str(web),
-        "DEMO_PORT": str(demo),
-        "DATA_DIR": str(tmp_path),
-    }
-    server = subprocess.Popen(
-        [sys.executable, "run.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_for(f"http://127.0.0.1:{web}/health")
+    with running_kryptelion(tmp_path) as app:
+        web = app.ports["WEB_PORT"]
         for line in readme_curls():
             command = shlex.split(re.sub(r"localhost:5000", f"localhost:{web}", line))
             result = subprocess.run(
@@ -71,7 +52,4 @@ def test_readme_curl_examples_work_against_a_fresh_run_py(tmp_path):
             body, _, status = result.stdout.rpartition("\n")
             assert result.returncode == 0 and status.startswith("2"), (line, status, body[:300])
             assert isinstance(json.loads(body), dict), line
-    finally:
-        server.send_signal(signal.SIGTERM)
-        _, err = server.communicate(timeout=30)
-    assert "Traceback" not in err
+    assert "Traceback" not in app.err

@@ -77,10 +77,12 @@ def test_macd_matches_talib(data, fast, extra, signal):
 @given(series, st.integers(2, 50), st.floats(0.5, 3.0))
 def test_bollinger_matches_talib(data, period, k):
     _, _, close, _ = _ohlcv(*data)
+    # TA-Lib's variance comes from running sums of squares, whose cancellation costs it about
+    # 1e-9 of the band at low price levels: compare to 1e-9 of the price scale.
     for ours, reference in zip(
         bollinger(close, period, k), talib.BBANDS(close, period, k, k, 0), strict=True
     ):
-        _same(ours, reference, 0)
+        _same(ours, reference, data[2])
 
 
 @settings(max_examples=40, deadline=None)
