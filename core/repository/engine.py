@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +32,21 @@ def database_url(target: str | Path) -> str:
     return text
 
 
+def _enable_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch the file to WAL (a persistent setting). The switch needs an exclusive lock and
+    SQLite does not wait on the busy timeout for it, so two processes creating the same file at
+    once must retry here."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")  # in-memory databases answer "memory"
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.02)
+
+
 def _sqlite_engine(url: str) -> Engine:
     path = make_url(url).database or ":memory:"
     if path == ":memory:":
@@ -45,7 +62,7 @@ def _sqlite_engine(url: str) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
