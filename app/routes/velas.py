@@ -63,10 +63,9 @@ def _series(result: Any, keep: int) -> Any:
 
 def _read(query: VelasQuery, start: int | None, end: int | None) -> pd.DataFrame:
     """Candles of [start, end) (at most `limit`), or the latest `limit` without a start."""
-    frame = services().db.candles.read_frame(
+    return services().db.candles.read_frame(
         query.symbol, query.interval, start, end, query.limit, latest=start is None
     )
-    return frame
 
 
 def _fill(query: VelasQuery, start: int | None, end: int | None, warmup: int) -> str | None:
