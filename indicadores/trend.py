@@ -5,117 +5,125 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from indicadores.core import as_series, check_period, nan_like, recursive_mean, rolling, window_sum
+from indicadores.core import Series, as_series, check_period, first_valid, nan_like, shift
+from indicadores.recursion import smooth
+from indicadores.windows import rolling_extremes, window_mean, window_weighted_mean
 
 
 class Macd(NamedTuple):
-    macd: np.ndarray
-    signal: np.ndarray
-    hist: np.ndarray
+    macd: Series
+    signal: Series
+    hist: Series
 
 
 class Ichimoku(NamedTuple):
-    tenkan: np.ndarray
-    kijun: np.ndarray
-    senkou_a: np.ndarray
-    senkou_b: np.ndarray
-    chikou: np.ndarray
+    tenkan: Series
+    kijun: Series
+    senkou_a: Series
+    senkou_b: Series
+    chikou: Series
 
 
-def sma(x: np.ndarray, period: int) -> np.ndarray:
-    """Simple moving average; NaN for the first period - 1 values (TA-Lib SMA)."""
-    (x,) = as_series(x)
-    n = check_period(period)
-    sums = window_sum(x, n)
-    sums /= n
-    return sums
+def sma(x: ArrayLike, period: int) -> Series:
+    """Simple moving average of the last `period` values (TA-Lib SMA).
+
+    Returns float64, NaN for the first period - 1 values and for every window holding a NaN.
+    Raises ValueError for a bad period or an input that is not a 1-D array of numbers.
+    """
+    (series,) = as_series(x)
+    return window_mean(series, check_period(period))
 
 
-def _ema_from(x: np.ndarray, n: int, first: int) -> np.ndarray:
-    """EMA seeded with the SMA of x[first : first + n] at index first + n - 1 (TA-Lib's seed)."""
+def _ema_from(x: Series, n: int, first: int) -> Series:
+    """EMA seeded at index first + n - 1 with the mean of x[first : first + n] (TA-Lib's seed)."""
     seed_at = first + n - 1
     if seed_at >= len(x):
         return nan_like(x)
-    return recursive_mean(x, 2.0 / (n + 1), seed_at, float(np.mean(x[first : seed_at + 1])))
+    return smooth(x, 2.0 / (n + 1), seed_at, float(np.mean(x[first : seed_at + 1])))
 
 
-def ema(x: np.ndarray, period: int) -> np.ndarray:
-    """Exponential moving average, k = 2 / (period + 1), seeded with the SMA of the first
-    `period` values as TA-Lib does; NaN for the first period - 1 values."""
-    (x,) = as_series(x)
-    return _ema_from(x, check_period(period), 0)
+def ema(x: ArrayLike, period: int) -> Series:
+    """Exponential moving average with alpha = 2 / (period + 1), exactly as TA-Lib EMA: seeded
+    with the SMA of the first `period` values, so NaN for the first period - 1 values.
+
+    Leading NaNs are skipped (the warm-up counts from the first number, as TA-Lib's Python
+    wrapper does); a NaN after that makes every later value NaN. Raises ValueError as sma.
+    """
+    (series,) = as_series(x)
+    return _ema_from(series, check_period(period), first_valid(series))
 
 
-def wma(x: np.ndarray, period: int) -> np.ndarray:
-    """Linearly weighted moving average (weights 1..period, newest heaviest), TA-Lib WMA."""
-    (x,) = as_series(x)
-    n = check_period(period)
-    out = nan_like(x)
-    if n <= len(x):
-        weights = np.arange(n, 0, -1, dtype=np.float64)  # convolve flips: newest gets n
-        out[n - 1 :] = np.convolve(x, weights, mode="valid") / (n * (n + 1) / 2)
-    return out
+def wma(x: ArrayLike, period: int) -> Series:
+    """Linearly weighted moving average, weights 1..period with the newest heaviest (TA-Lib WMA).
+
+    NaN for the first period - 1 values and for every window holding a NaN; raises as sma.
+    """
+    (series,) = as_series(x)
+    return window_weighted_mean(series, check_period(period))
 
 
-def macd(x: np.ndarray, fast: int = 12, slow: int = 26, signal: int = 9) -> Macd:
-    """MACD as TA-Lib computes it: both EMAs start at index slow - 1 (the fast one seeded with
-    the SMA of the `fast` values ending there), the signal is an EMA of the MACD line, and all
-    three outputs are NaN before index slow + signal - 2 (TA-Lib's lookback)."""
-    (x,) = as_series(x)
+def macd(x: ArrayLike, fast: int = 12, slow: int = 26, signal: int = 9) -> Macd:
+    """MACD exactly as TA-Lib MACD: macd = EMA(fast) - EMA(slow), signal = EMA(signal) of macd,
+    hist = macd - signal.
+
+    TA-Lib starts both EMAs at index slow - 1, seeding the fast one with the mean of the `fast`
+    values ending there (not at index fast - 1), and reports all three lines from index
+    slow + signal - 2 on (NaN before). Leading NaNs are skipped and later NaNs propagate, as
+    in ema. Raises ValueError for bad periods or fast >= slow.
+    """
+    (series,) = as_series(x)
     fast = check_period(fast, "fast")
     slow = check_period(slow, "slow")
     signal = check_period(signal, "signal")
     if fast >= slow:
         raise ValueError(f"fast ({fast}) must be smaller than slow ({slow})")
-    line = _ema_from(x, fast, slow - fast) - _ema_from(x, slow, 0)
-    sig = nan_like(x)
-    if slow - 1 < len(x):
-        sig[slow - 1 :] = _ema_from(line[slow - 1 :], signal, 0)
-    line[: slow + signal - 2] = np.nan
+    start = first_valid(series)
+    line = _ema_from(series, fast, start + slow - fast) - _ema_from(series, slow, start)
+    line_start = start + slow - 1
+    sig = nan_like(series)
+    if line_start < len(series):
+        sig[line_start:] = _ema_from(line[line_start:], signal, 0)
+    line[: line_start + signal - 1] = np.nan
     return Macd(line, sig, line - sig)
 
 
-def _midpoint(high: np.ndarray, low: np.ndarray, n: int) -> np.ndarray:
-    return (rolling(high, n, "max") + rolling(low, n, "min")) / 2
-
-
-def _shift(x: np.ndarray, by: int) -> np.ndarray:
-    """Values moved `by` places later (by > 0) or earlier (by < 0), NaN where nothing moved in."""
-    out = nan_like(x)
-    if by >= 0:
-        out[by:] = x[: len(x) - by] if by < len(x) else out[by:]
-    else:
-        out[:by] = x[-by:]
-    return out
-
-
 def ichimoku(
-    high: np.ndarray,
-    low: np.ndarray,
-    close: np.ndarray,
+    high: ArrayLike,
+    low: ArrayLike,
+    close: ArrayLike,
     tenkan: int = 9,
     kijun: int = 26,
     senkou: int = 52,
+    displacement: int | None = None,
 ) -> Ichimoku:
-    """Ichimoku Kinko Hyo, every line aligned with the bar it is drawn at.
+    """Ichimoku Kinko Hyo, every line indexed by the bar it is drawn at (same length as input).
 
-    tenkan/kijun: midpoints of the last 9/26 bars. senkou_a = (tenkan + kijun) / 2 and
-    senkou_b = the 52-bar midpoint, both displaced `kijun` bars forward, so their value at bar i
-    was known at bar i - kijun (no look-ahead). chikou is the close displaced `kijun` bars back:
-    chikou[i] = close[i + kijun] — it shows the future by design (NaN for the last `kijun` bars)
-    and must never feed a decision; compare close[i] with close[i - kijun] instead.
+    With D = displacement (default: kijun, i.e. 26):
+      tenkan[i]   = (highest high + lowest low) / 2 over the `tenkan` bars ending at i;
+      kijun[i]    = the same over `kijun` bars;
+      senkou_a[i] = (tenkan[i - D] + kijun[i - D]) / 2      -> first number at kijun - 1 + D;
+      senkou_b[i] = 52-bar midpoint at bar i - D            -> first number at senkou - 1 + D;
+      chikou[i]   = close[i + D]                            -> NaN for the last D bars.
+    The spans at bar i were known at bar i - D, so they are safe to trade on; the cloud
+    projected past the last bar is not in the arrays. chikou LOOKS AHEAD by design: its value
+    at bar i is a close D bars in the future, so it must never feed a decision or a backtest
+    (compare close[i] with close[i - D] instead). TradingView plots the spans D - 1 bars ahead
+    and the chikou D - 1 back: pass displacement=25 to match its chart.
+    NaN: a window holding a NaN gives NaN. Raises ValueError for bad periods or inputs.
     """
-    high, low, close = as_series(high, low, close)
-    tenkan = check_period(tenkan, "tenkan")
-    kijun = check_period(kijun, "kijun")
-    senkou = check_period(senkou, "senkou")
-    conversion = _midpoint(high, low, tenkan)
-    base = _midpoint(high, low, kijun)
+    high_s, low_s, close_s = as_series(high, low, close)
+    periods = [check_period(p, name) for p, name in ((tenkan, "tenkan"), (kijun, "kijun"))]
+    periods.append(check_period(senkou, "senkou"))
+    moved = periods[1] if displacement is None else check_period(displacement, "displacement")
+    highs = rolling_extremes(high_s, periods, np.maximum)
+    lows = rolling_extremes(low_s, periods, np.minimum)
+    conversion, base, span_b = ((h + lo) / 2 for h, lo in zip(highs, lows, strict=True))
     return Ichimoku(
         tenkan=conversion,
         kijun=base,
-        senkou_a=_shift((conversion + base) / 2, kijun),
-        senkou_b=_shift(_midpoint(high, low, senkou), kijun),
-        chikou=_shift(close, -kijun),
+        senkou_a=shift((conversion + base) / 2, moved),
+        senkou_b=shift(span_b, moved),
+        chikou=shift(close_s, -moved),
     )
