@@ -234,15 +234,9 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _hub(settings: Settings):  # type: ignore[no-untyped-def]
-    from core.repository import Database
     from wsbridge.hub import Hub
 
-    return Hub(
-        Database(settings.database_url),
-        settings.binance_ws_url,
-        settings.binance_rest_url,
-        ["sma_cruce"],
-    )
+    return Hub.from_settings(settings, ["sma_cruce"])
 
 
 def cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:

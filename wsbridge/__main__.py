@@ -9,7 +9,6 @@ import sys
 
 from config.errors import KryptelionError
 from config.settings import load_settings
-from core.repository import Database
 from wsbridge.hub import Hub
 from wsbridge.server import run_bridge
 
@@ -33,12 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         level=settings.log_level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    hub = Hub(
-        Database(settings.database_url),
-        settings.binance_ws_url,
-        settings.binance_rest_url,
-        [s for s in args.estrategias.split(",") if s],
-    )
+    hub = Hub.from_settings(settings, [s for s in args.estrategias.split(",") if s])
     asyncio.run(
         run_bridge(hub, args.host or settings.bridge_host, args.port or settings.bridge_port)
     )

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from websockets.asyncio.server import ServerConnection, broadcast
 
+from config.settings import Settings
 from core.errors import ExchangeError, KryptelionError
 from core.exchange.klines import klines_to_frame
 from core.exchange.rest import BinanceRest
@@ -91,6 +92,16 @@ class Hub:
         self.messages_out = 0
         self.port = 0  # known once the server listens
         self.fanout_ms: deque[float] = deque(maxlen=2000)  # time to write one message to all
+
+    @classmethod
+    def from_settings(cls, settings: Settings, strategies: list[str]) -> Hub:
+        """The hub for the configured market and database (python -m wsbridge, run.py)."""
+        return cls(
+            Database(settings.database_url),
+            settings.binance_ws_url,
+            settings.binance_rest_url,
+            strategies,
+        )
 
     async def load_symbols(self) -> None:
         info = await asyncio.to_thread(BinanceRest(self.rest_url).exchange_info)
