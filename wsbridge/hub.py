@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.protocol import State
 
 from config.settings import Settings
 from core.errors import ExchangeError, KryptelionError
@@ -27,6 +28,8 @@ from websocket.client import MAX_STREAMS, KlineStreamClient
 
 log = logging.getLogger(__name__)
 SNAPSHOT_CANDLES = 500
+SEND_LIMIT = 256 * 1024  # bytes queued for one browser before its updates are skipped
+STALL_LIMIT_S = 30.0  # a browser behind for this long is dropped
 
 
 def to_chart_seconds(ms: int) -> int:
@@ -58,6 +61,9 @@ class Client:
 
     ws: ServerConnection
     streams: set[tuple[str, str]] = field(default_factory=set)
+    behind_since: float | None = None  # monotonic time of the first skipped message
+    skipped: int = 0
+    missed_from: dict[tuple[str, str], int] = field(default_factory=dict)  # first missed candle
 
 
 @dataclass
@@ -77,12 +83,15 @@ class Hub:
     """Owns upstream clients, subscriptions and browser clients; built once in main()."""
 
     def __init__(self, db: Database, ws_base: str, rest_url: str, strategies: list[str],
-                 max_clients: int = 5000, grace_s: float = 30.0) -> None:  # fmt: skip
+                 max_clients: int = 5000, grace_s: float = 30.0, send_limit: int = SEND_LIMIT,
+                 stall_limit_s: float = STALL_LIMIT_S) -> None:  # fmt: skip
         self.db = db
         self.ws_base, self.rest_url = ws_base, rest_url
         self.strategy_names = strategies
         self.max_clients = max_clients
         self.grace_s = grace_s
+        self.send_limit, self.stall_limit_s = send_limit, stall_limit_s
+        self.skipped = self.dropped = 0
         self.subscriptions: dict[tuple[str, str], Subscription] = {}
         self.clients: set[Client] = set()
         self.upstreams: list[tuple[KlineStreamClient, asyncio.Task]] = []
@@ -245,19 +254,64 @@ class Hub:
 
     # browser side ------------------------------------------------------------------------
     def broadcast(self, sub: Subscription, message: dict[str, Any]) -> None:
-        self._send_all(sub.clients, message)
+        self._send_all(sub.clients, message, sub)
 
     def broadcast_all(self, message: dict[str, Any]) -> None:
         self._send_all(self.clients, message)
 
-    def _send_all(self, clients: set[Client], message: dict[str, Any]) -> None:
-        """Encode once and write to every client without awaiting any of them: a client whose
-        send buffer is over its high-water mark (slow or stalled) is skipped for this message,
-        so it catches up with the latest state and never slows the others."""
+    def _send_all(self, clients: set[Client], message: dict[str, Any],
+                  sub: Subscription | None = None) -> None:  # fmt: skip
+        """Encode once and write to every client without awaiting any of them.
+
+        A client with more than `send_limit` bytes still queued (slow or stalled) is skipped, so
+        its queue stays bounded and it never slows the others. Once it drains it gets the latest
+        state of what it missed: the upstream state and, as `vela` updates, every candle of its
+        streams from the first one it missed (a full snapshot would refill a slow link at once).
+        A client behind for `stall_limit_s` is dropped (its browser reconnects to a snapshot).
+        """
         start = time.perf_counter()
-        broadcast([c.ws for c in clients], json.dumps(message, separators=(",", ":")))
+        now = time.monotonic()
+        ready = []
+        for client in clients:
+            if client.ws.state is not State.OPEN:
+                continue
+            if client.ws.transport.get_write_buffer_size() > self.send_limit:
+                self._fall_behind(client, now, sub)
+                continue
+            if client.behind_since is not None:
+                self._catch_up(client)
+            ready.append(client.ws)
+        broadcast(ready, json.dumps(message, separators=(",", ":")))
         self.fanout_ms.append((time.perf_counter() - start) * 1000)
-        self.messages_out += len(clients)
+        self.messages_out += len(ready)
+
+    def _fall_behind(self, client: Client, now: float, sub: Subscription | None) -> None:
+        client.skipped += 1
+        self.skipped += 1
+        if sub is not None and (key := (sub.symbol, sub.interval)) not in client.missed_from:
+            latest = sub.current or (sub.history[-1] if sub.history else None)
+            client.missed_from[key] = latest.open_time if latest else 0
+        if client.behind_since is None:
+            client.behind_since = now
+        elif now - client.behind_since > self.stall_limit_s:
+            log.warning("dropping a browser %.0f s behind (%d updates skipped)",
+                        now - client.behind_since, client.skipped)  # fmt: skip
+            self.dropped += 1
+            client.ws.transport.abort()
+
+    def _catch_up(self, client: Client) -> None:
+        client.behind_since = None
+        messages = [{"tipo": "estado", "estado": self.upstream_state, "detalle": "al día"}]
+        for key, first in client.missed_from.items():
+            if key in client.streams and (sub := self.subscriptions.get(key)) is not None:
+                candles = [c for c in sub.history if c.open_time >= first]
+                if sub.current is not None:
+                    candles.append(sub.current)
+                messages += [{"tipo": "vela", "symbol": c.symbol, "interval": c.interval,
+                              "vela": candle_json(c)} for c in candles]  # fmt: skip
+        client.missed_from.clear()
+        for message in messages:
+            broadcast([client.ws], json.dumps(message, separators=(",", ":")))
 
     def snapshot(self, sub: Subscription) -> dict[str, Any]:
         candles = [candle_json(c) for c in sub.history]
@@ -276,6 +330,8 @@ class Hub:
             "mensajes_por_s": round(self.messages_out / uptime, 2),
             "difusion_ms_p50": _percentile(self.fanout_ms, 50),
             "difusion_ms_p99": _percentile(self.fanout_ms, 99),
+            "clientes_rezagados": sum(c.behind_since is not None for c in self.clients),
+            "mensajes_omitidos": self.skipped, "clientes_expulsados": self.dropped,
         }  # fmt: skip
 
     async def close(self) -> None:

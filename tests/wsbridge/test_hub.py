@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import socket
 import time
 
 import numpy as np
@@ -17,10 +18,11 @@ from wsbridge.server import run_bridge
 MINUTE = 60_000
 
 
-async def _bridge(demo, tmp_path, grace_s=0.5):
+async def _bridge(demo, tmp_path, grace_s=0.5, **options):
     hub = Hub(
-        Database(tmp_path / "bridge.db"), demo.ws_url, demo.rest_url, ["sma_cruce"], grace_s=grace_s
-    )
+        Database(tmp_path / "bridge.db"), demo.ws_url, demo.rest_url, ["sma_cruce"],
+        grace_s=grace_s, **options,
+    )  # fmt: skip
     ready, stop = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(run_bridge(hub, "127.0.0.1", 0, ready, stop))
     await ready.wait()
@@ -136,7 +138,8 @@ def test_a_client_that_never_reads_does_not_slow_the_others(demo_exchange, tmp_p
         hub, stop, task = await _bridge(demo_exchange, tmp_path)
         received = []
         # max_queue=1: the stalled client stops reading, so its socket backs up for real.
-        async with connect(_url(hub), max_queue=1) as _stalled, connect(_url(hub)) as active:
+        stalled = connect(_url(hub), max_queue=1, close_timeout=1)
+        async with stalled as _stalled, connect(_url(hub)) as active:
             await active.recv()
             start = time.monotonic()
             await _collect(active, 5, received)
@@ -177,3 +180,90 @@ def test_live_signals_agree_with_batch_decisions(demo_exchange, tmp_path):
         ]
     )
     assert BinanceRest(demo_exchange.rest_url).server_time() > 0
+
+
+async def _stall(hub, stalled):
+    """Make `stalled` stop reading and ask for snapshots until the bridge skips it.
+
+    Loopback kernel buffers grow to megabytes, so both ends of its socket get small fixed ones,
+    as on a slow link: the backlog then builds up in the bridge's own queue.
+    """
+    (client,) = [c for c in hub.clients if c.ws.remote_address == stalled.local_address]
+    for end, option in ((client.ws, socket.SO_SNDBUF), (stalled, socket.SO_RCVBUF)):
+        end.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, option, 32768)
+    for interval in ("3m", "5m", "15m", "30m", "1h", "4h"):
+        await stalled.send(json.dumps({"accion": "suscribir", "symbol": "BTCUSDT",
+                                       "interval": interval}))  # fmt: skip
+    deadline = time.monotonic() + 30
+    while hub.health()["mensajes_omitidos"] == 0:
+        assert time.monotonic() < deadline, "the stalled client was never skipped"
+        await asyncio.sleep(0.1)
+
+
+def test_a_stalled_client_is_skipped_with_a_bounded_queue_then_caught_up(demo_exchange, tmp_path):
+    async def scenario():
+        hub, stop, task = await _bridge(demo_exchange, tmp_path, send_limit=64 * 1024)
+        async with (
+            connect(_url(hub), max_queue=1, close_timeout=1) as stalled,
+            connect(_url(hub)) as active,
+        ):
+            seen = [json.loads(await stalled.recv())]
+            await active.recv()
+            await _stall(hub, stalled)
+            backlog = max(c.ws.transport.get_write_buffer_size() for c in hub.clients)
+            updates = []
+            await _collect(active, 3, updates)
+            # The client reads again: its backlog, the catch-up, then live updates.
+            while not any(m.get("detalle") == "al día" for m in seen):
+                seen.append(json.loads(await asyncio.wait_for(stalled.recv(), 30)))
+            await _collect(stalled, 2, seen)
+            await _collect(active, 0.1, updates)
+            health = hub.health()
+        stop.set()
+        await task
+        return backlog, updates, seen, health
+
+    backlog, updates, seen, health = _run(scenario())
+    assert backlog < 64 * 1024 + 100 * 1024  # the limit plus one snapshot in flight
+    assert len([m for m in updates if m["tipo"] == "vela"]) >= 8  # the active client kept going
+    assert health["mensajes_omitidos"] > 0 and health["clientes_expulsados"] == 0
+    assert health["clientes_rezagados"] == 0
+    # Every closed candle the active client saw, the skipped one has too, once caught up.
+    one_minute = [m for m in seen if m.get("interval") == "1m"]
+    mine = {
+        v["open_time"]
+        for m in one_minute
+        for v in (m["velas"] if m["tipo"] == "snapshot" else [m["vela"]])
+        if v["closed"]
+    }
+    theirs = {v["open_time"] for v in _closed(updates) if v["open_time"] <= max(mine)}
+    assert theirs and theirs <= mine
+
+
+def test_a_client_stalled_too_long_is_dropped(demo_exchange, tmp_path):
+    async def scenario():
+        hub, stop, task = await _bridge(
+            demo_exchange, tmp_path, send_limit=64 * 1024, stall_limit_s=1.0
+        )
+        async with (
+            connect(_url(hub), max_queue=1, close_timeout=1) as stalled,
+            connect(_url(hub)) as active,
+        ):
+            await stalled.recv()
+            await active.recv()
+            await _stall(hub, stalled)
+            deadline = time.monotonic() + 20
+            while hub.health()["clientes_expulsados"] == 0:
+                assert time.monotonic() < deadline, "the stalled client was never dropped"
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)
+            health = hub.health()
+            updates = []
+            await _collect(active, 1, updates)
+        stop.set()
+        await task
+        return health, updates
+
+    health, updates = _run(scenario())
+    assert health["clientes"] == 1  # the dropped one is gone, the active one stays
+    assert [m for m in updates if m["tipo"] == "vela"]
