@@ -8,7 +8,7 @@ from flask import Flask, request
 
 from app import errors
 from app.api import RequestError
-from app.routes import backtest, cruces, health, metrics, ordenes, velas
+from app.routes import backtest, cruces, health, metrics, ordenes, pages, velas
 from app.services import Services
 from config.settings import Settings, load_settings
 from core.repository import Database
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["kryptelion"] = Services(settings=settings, db=db)
     errors.register(app)
-    for module in (health, ordenes, backtest, velas, cruces, metrics):
+    for module in (health, ordenes, backtest, velas, cruces, metrics, pages):
         app.register_blueprint(module.bp)
 
     @app.before_request

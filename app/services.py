@@ -36,14 +36,21 @@ class Services:
 
         Raises RequestError 400 for a symbol the market does not list.
         """
+        filters = self._exchange_filters().get(symbol)
+        if filters is None:
+            raise RequestError(400, f"unknown symbol {symbol!r} on this market")
+        return filters
+
+    def symbols(self) -> list[str]:
+        """The symbols the market lists (for the pages' pickers)."""
+        return sorted(self._exchange_filters())
+
+    def _exchange_filters(self) -> dict[str, dict[str, Decimal]]:
         with self._lock:
             if not self._filters or time.time() - self._filters_at > FILTERS_TTL_S:
                 self._filters = _parse_filters(self.rest().exchange_info())
                 self._filters_at = time.time()
-            filters = self._filters.get(symbol)
-        if filters is None:
-            raise RequestError(400, f"unknown symbol {symbol!r} on this market")
-        return filters
+            return self._filters
 
 
 def _parse_filters(info: dict[str, Any]) -> dict[str, dict[str, Decimal]]:

@@ -1,0 +1,293 @@
+// The live dashboard: history from /velas (older pages as the user scrolls back), live candles
+// and signals from the bridge, indicator overlays, crossovers, orders and system metrics.
+import { api, ApiError, consulta } from "./api.js";
+import { cargarCruces, marcadorDeCruce, marcadorDeSenal, ordenarMarcadores } from "./estrategias.js";
+import { actualizarVela, crearGrafico, pintarVelas, ponerMarcadores, Superposiciones } from "./grafico_utils.js";
+import { INDICADORES } from "./indicadores.js";
+import { SerieVelas } from "./procesador_kline.js";
+import { cargarSesion, configuracion, guardarSesion, guardarTokenApi } from "./session_utils.js";
+import { ConexionPuente } from "./ws-handler.js";
+
+const PAGE = 1000; // candles per /velas request
+const METRICS_EVERY_MS = 10_000;
+const config = configuracion();
+const $ = (id) => document.getElementById(id);
+
+const defaults = {
+  symbol: config.symbols.includes("BTCUSDT") ? "BTCUSDT" : config.symbols[0],
+  interval: "1m",
+  overlays: Object.fromEntries(Object.entries(INDICADORES).map(([name, spec]) => [name, {
+    on: name === "sma",
+    params: Object.fromEntries(spec.params.map((p) => [p.name, p.default])),
+  }])),
+};
+const session = cargarSesion(defaults);
+if (!config.symbols.includes(session.symbol)) session.symbol = defaults.symbol;
+if (!config.intervals.includes(session.interval)) session.interval = defaults.interval;
+
+const grafico = crearGrafico($("grafico"));
+const overlays = new Superposiciones(grafico);
+const state = { serie: new SerieVelas(session.symbol, session.interval), markers: [], loadingOlder: false, exhausted: false, generation: 0 };
+const bridge = new ConexionPuente(`ws://${location.hostname}:${config.bridge_port}`, { onMensaje, onEstado });
+window.kryptelion = { grafico, state, bridge, overlays }; // for tests and the console
+
+function onEstado(estado, detalle) {
+  const badge = $("conexion");
+  badge.dataset.estado = estado === "error" ? "desconectado" : estado;
+  badge.textContent = { conectado: "en vivo", conectando: "conectando…", reconectando: "reconectando…", desconectado: "sin datos del exchange" }[estado] || detalle;
+  badge.title = detalle || "";
+}
+
+function onMensaje(message) {
+  const serie = state.serie;
+  if (message.symbol && (message.symbol !== serie.symbol || message.interval !== serie.interval)) return;
+  if (message.tipo === "snapshot") {
+    serie.fusionar(message.velas);
+    pintarVelas(grafico, serie);
+    overlays.repintar(serie);
+    onEstado(message.estado === "conectado" ? "conectado" : "desconectado", "");
+  } else if (message.tipo === "vela") {
+    const result = serie.aplicar(message.vela);
+    if (result === "ignorada") return;
+    actualizarVela(grafico, serie.ultima);
+    overlays.actualizarUltima(serie);
+    leyenda(serie.ultima);
+  } else if (message.tipo === "senal") {
+    state.markers.push(marcadorDeSenal(message));
+    ponerMarcadores(grafico, ordenarMarcadores(state.markers));
+    anotarSenal(`${message.estrategia}: ${message.posicion > 0 ? "largo" : message.posicion < 0 ? "corto" : "plano"} a ${message.precio}`, message.posicion >= 0 ? "alcista" : "bajista", message.open_time);
+  } else if (message.tipo === "estado") {
+    onEstado(message.estado === "conectado" ? "conectado" : "desconectado", message.detalle);
+  }
+}
+
+function leyenda(vela) {
+  if (!vela) return;
+  const cls = vela.close >= vela.open ? "up" : "down";
+  $("leyenda").innerHTML = `${state.serie.symbol} · ${state.serie.interval} <span class="${cls}">O ${vela.open} H ${vela.high} L ${vela.low} C ${vela.close}</span> V ${vela.volume.toFixed(3)}`;
+}
+
+function anotarSenal(text, kind, openTime) {
+  const item = document.createElement("li");
+  item.className = kind;
+  item.textContent = `${new Date(openTime).toISOString().slice(5, 16).replace("T", " ")} ${text}`;
+  $("senales").prepend(item);
+  while ($("senales").children.length > 50) $("senales").lastChild.remove();
+}
+
+/** Load (symbol, interval) from scratch: history, crossovers, then the live stream. */
+async function cargar() {
+  const generation = ++state.generation;
+  const { symbol, interval } = session;
+  state.serie = new SerieVelas(symbol, interval);
+  state.markers = [];
+  state.exhausted = false;
+  $("senales").replaceChildren();
+  $("leyenda").textContent = `${symbol} · ${interval} — cargando…`;
+  bridge.seguir(symbol, interval);
+  try {
+    const data = await api(`/velas?${consulta({ symbol, interval, limit: PAGE })}`);
+    if (generation !== state.generation) return;
+    state.serie.fusionar(data.velas);
+    pintarVelas(grafico, state.serie);
+    for (const [name, ajuste] of Object.entries(session.overlays)) overlays.aplicar(name, ajuste, state.serie);
+    grafico.chart.timeScale().scrollToRealTime();
+    leyenda(state.serie.ultima);
+    const cruces = await cargarCruces(symbol, interval, state.serie.primera?.open_time);
+    if (generation !== state.generation) return;
+    state.markers.push(...cruces.map(marcadorDeCruce));
+    ponerMarcadores(grafico, ordenarMarcadores(state.markers));
+    for (const c of cruces.slice(-20)) anotarSenal(`cruce ${c.tipo} a ${c.precio}`, c.tipo, c.open_time);
+  } catch (error) {
+    $("leyenda").textContent = `${symbol} · ${interval}: ${error.message}`;
+  }
+  await cargarOrdenes();
+}
+
+/** Older history when the user scrolls near the left edge. */
+async function cargarAnteriores() {
+  const serie = state.serie;
+  if (state.loadingOlder || state.exhausted || !serie.length) return;
+  state.loadingOlder = true;
+  const generation = state.generation;
+  try {
+    const data = await api(`/velas?${consulta({ symbol: serie.symbol, interval: serie.interval, end: serie.primera.open_time, limit: PAGE })}`);
+    if (generation !== state.generation) return;
+    const older = data.velas.filter((v) => v.open_time < serie.primera.open_time);
+    if (!older.length) {
+      state.exhausted = true;
+      return;
+    }
+    const range = grafico.chart.timeScale().getVisibleLogicalRange();
+    serie.fusionar(older);
+    pintarVelas(grafico, serie);
+    overlays.repintar(serie);
+    if (range) grafico.chart.timeScale().setVisibleLogicalRange({ from: range.from + older.length, to: range.to + older.length });
+  } catch (error) {
+    $("leyenda").textContent = `historial anterior no disponible: ${error.message}`;
+  } finally {
+    state.loadingOlder = false;
+  }
+}
+
+grafico.chart.timeScale().subscribeVisibleLogicalRangeChange((range) => {
+  if (range && range.from < 50) cargarAnteriores();
+});
+
+function controlesIndicadores() {
+  const box = $("indicadores");
+  for (const [name, spec] of Object.entries(INDICADORES)) {
+    const ajuste = session.overlays[name];
+    const row = document.createElement("div");
+    row.className = "indicator";
+    const toggle = document.createElement("input");
+    toggle.type = "checkbox";
+    toggle.id = `ind-${name}`;
+    toggle.checked = ajuste.on;
+    const label = document.createElement("label");
+    label.htmlFor = toggle.id;
+    label.textContent = spec.label;
+    const params = document.createElement("div");
+    params.className = "params";
+    for (const p of spec.params) {
+      const input = document.createElement("input");
+      Object.assign(input, { type: "number", min: p.min, max: p.max, step: p.step, value: ajuste.params[p.name] ?? p.default, id: `ind-${name}-${p.name}` });
+      input.setAttribute("aria-label", `${spec.label} ${p.name}`);
+      input.addEventListener("change", () => {
+        const value = Number(input.value);
+        if (!(value >= p.min && value <= p.max)) {
+          input.setAttribute("aria-invalid", "true");
+          return;
+        }
+        input.removeAttribute("aria-invalid");
+        ajuste.params[p.name] = value;
+        cambiarIndicador(name);
+      });
+      params.append(input);
+    }
+    toggle.addEventListener("change", () => {
+      ajuste.on = toggle.checked;
+      cambiarIndicador(name);
+    });
+    row.append(toggle, label, params);
+    box.append(row);
+  }
+}
+
+function cambiarIndicador(name) {
+  guardarSesion(session);
+  try {
+    overlays.aplicar(name, session.overlays[name], state.serie);
+  } catch (error) {
+    $("leyenda").textContent = `${INDICADORES[name].label}: ${error.message}`;
+  }
+}
+
+// Orders ---------------------------------------------------------------------------------------
+async function cargarOrdenes() {
+  const estado = $("orden-filtro").value;
+  try {
+    const data = await api(`/ordenes?${consulta({ symbol: session.symbol, estado, limit: 50 })}`);
+    $("ordenes").replaceChildren(...data.ordenes.map(filaOrden));
+  } catch (error) {
+    $("orden-error").textContent = error.message;
+  }
+}
+
+const FINAL = new Set(["ejecutada", "cancelada", "rechazada", "expirada"]);
+
+function filaOrden(orden) {
+  const row = document.createElement("tr");
+  row.dataset.id = orden.id;
+  for (const [value, cls] of [[orden.id], [orden.lado, orden.lado], [orden.cantidad], [orden.precio ?? "mercado"], [orden.estado]]) {
+    const cell = document.createElement("td");
+    cell.textContent = value;
+    if (cls) cell.className = cls;
+    row.append(cell);
+  }
+  const actions = document.createElement("td");
+  if (!FINAL.has(orden.estado)) {
+    const cancel = document.createElement("button");
+    cancel.className = "secondary";
+    cancel.textContent = "Cancelar";
+    cancel.setAttribute("aria-label", `cancelar orden ${orden.id}`);
+    cancel.addEventListener("click", () => conToken(async () => {
+      await api(`/ordenes/${orden.id}`, { method: "DELETE" });
+      await cargarOrdenes();
+    }));
+    actions.append(cancel);
+  }
+  row.append(actions);
+  return row;
+}
+
+/** Run a mutating call; on 401 ask for the API token once and retry. */
+async function conToken(action) {
+  $("orden-error").textContent = "";
+  try {
+    await action();
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      const token = window.prompt("API token (API_TOKEN del servidor):");
+      if (token) {
+        guardarTokenApi(token);
+        return conToken(action);
+      }
+    }
+    const fields = Object.entries(error.detalle || {}).map(([k, v]) => `${k}: ${v}`).join("; ");
+    $("orden-error").textContent = fields ? `${error.message} (${fields})` : error.message;
+  }
+}
+
+$("orden-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const body = { symbol: session.symbol, lado: form.get("lado"), cantidad: Number(form.get("cantidad")), precio: Number(form.get("precio")) };
+  conToken(async () => {
+    await api("/ordenes", { method: "POST", body });
+    event.target.reset();
+    await cargarOrdenes();
+  });
+});
+$("orden-filtro").addEventListener("change", cargarOrdenes);
+
+// Metrics --------------------------------------------------------------------------------------
+const MB = 1024 * 1024;
+async function cargarMetricas() {
+  try {
+    const m = await api("/metrics");
+    const salud = m.bridge?.salud || {};
+    const rows = [
+      ["mercado", m.mercado], ["CPU proceso", `${m.proceso.cpu_percent}%`], ["RAM proceso", `${(m.proceso.rss_bytes / MB).toFixed(0)} MB`],
+      ["CPU sistema", `${m.sistema.cpu_percent}%`], ["base de datos", `${m.base_de_datos.motor}, ${(m.base_de_datos.tamano_bytes / MB).toFixed(1)} MB`],
+      ["streams guardados", m.base_de_datos.velas.length], ["bridge", m.bridge?.estado ?? "—"],
+      ["clientes bridge", salud.clientes ?? "—"], ["mensajes/s", salud.mensajes_por_s ?? "—"],
+    ];
+    $("metricas").replaceChildren(...rows.flatMap(([k, v]) => {
+      const dt = document.createElement("dt");
+      const dd = document.createElement("dd");
+      dt.textContent = k;
+      dd.textContent = v;
+      return [dt, dd];
+    }));
+  } catch (error) {
+    $("metricas").textContent = error.message;
+  }
+}
+
+// Pickers --------------------------------------------------------------------------------------
+$("symbol").value = session.symbol;
+$("interval").value = session.interval;
+for (const id of ["symbol", "interval"]) {
+  $(id).addEventListener("change", () => {
+    session[id] = $(id).value;
+    guardarSesion(session);
+    cargar();
+  });
+}
+$("selector").addEventListener("submit", (event) => event.preventDefault());
+
+controlesIndicadores();
+cargar();
+cargarMetricas();
+setInterval(cargarMetricas, METRICS_EVERY_MS);

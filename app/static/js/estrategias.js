@@ -1,0 +1,53 @@
+// Strategy signals, stored crossovers and backtest trades as chart markers and list items.
+import { api, consulta } from "./api.js";
+import { aSegundos } from "./procesador_kline.js";
+
+const UP = "#26a69a";
+const DOWN = "#ef5350";
+
+/** Crossovers from /cruces: below the bar when bullish, above when bearish. */
+export function marcadorDeCruce(cruce) {
+  const alcista = cruce.tipo === "alcista";
+  return {
+    time: aSegundos(cruce.open_time), position: alcista ? "belowBar" : "aboveBar",
+    color: alcista ? UP : DOWN, shape: alcista ? "arrowUp" : "arrowDown",
+    text: alcista ? "▲ cruce" : "▼ cruce", id: `cruce-${cruce.open_time}`,
+  };
+}
+
+/** A live `senal` message from the bridge: position after the closed candle. */
+export function marcadorDeSenal(senal) {
+  const largo = senal.posicion > 0;
+  const plano = senal.posicion === 0;
+  return {
+    time: aSegundos(senal.open_time), position: largo ? "belowBar" : "aboveBar",
+    color: plano ? "#787b86" : largo ? UP : DOWN, shape: plano ? "circle" : largo ? "arrowUp" : "arrowDown",
+    text: `${senal.estrategia}: ${plano ? "cierra" : largo ? "largo" : "corto"}`, id: `senal-${senal.open_time}-${senal.estrategia}`,
+  };
+}
+
+/** Backtest trades: an entry and an exit marker each. */
+export function marcadoresDeTrades(trades) {
+  const markers = [];
+  for (const t of trades) {
+    const long = t.side === "long";
+    markers.push({ time: aSegundos(t.entry_time), position: long ? "belowBar" : "aboveBar", color: long ? UP : DOWN,
+      shape: long ? "arrowUp" : "arrowDown", text: long ? "L" : "S" });
+    if (t.exit_time !== null && t.exit_time !== undefined) {
+      markers.push({ time: aSegundos(t.exit_time), position: long ? "aboveBar" : "belowBar", color: "#787b86",
+        shape: "circle", text: `${t.pnl >= 0 ? "+" : ""}${t.pnl.toFixed(2)}` });
+    }
+  }
+  return markers.sort((a, b) => a.time - b.time);
+}
+
+/** Markers sorted by time with duplicates (same id) removed, as the chart requires. */
+export function ordenarMarcadores(markers) {
+  const byKey = new Map(markers.map((m) => [m.id ?? `${m.time}-${m.text}`, m]));
+  return [...byKey.values()].sort((a, b) => a.time - b.time);
+}
+
+export async function cargarCruces(symbol, interval, since) {
+  const data = await api(`/cruces?${consulta({ symbol, interval, since, limit: 1000 })}`);
+  return data.cruces;
+}
