@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -11,11 +13,13 @@ import pandas as pd
 from app.api import RequestError
 from app.schemas import BacktestIn
 from app.services import Services
-from backtesting.simulador import ejecutar_backtest
+from backtesting.simulador import check_distance, ejecutar_backtest
+from core.errors import DataError, StrategyError
 from core.intervals import ms_to_iso, to_ms
 from core.models import BacktestRun, Side, Trade
 from core.repository.backtests import json_safe
 from data.updater import DEFAULT_LOOKBACK_DAYS, obtener_datos_historicos
+from estrategias.base import Strategy
 from estrategias.factory import crear_estrategia
 
 EQUITY_POINTS = 2000
@@ -23,9 +27,34 @@ DAY_MS = 86_400_000
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _range(body: BacktestIn) -> tuple[int | None, int | None]:
-    start = None if body.start_date is None else to_ms(body.start_date)
-    end = None if body.end_date is None else to_ms(body.end_date)
+@contextmanager
+def _blame(*fields: str) -> Iterator[None]:
+    """Name the request field an error is about (the form shows it next to that field): the
+    first of `fields` the message starts with, else the last one."""
+    try:
+        yield
+    except (DataError, StrategyError) as error:
+        message = str(error)
+        field = next((f for f in fields if message.startswith(f.rpartition(".")[2])), fields[-1])
+        raise RequestError(400, message, {field: message}) from None
+
+
+def _validate(body: BacktestIn) -> tuple[Strategy, int | None, int | None]:
+    """Everything checkable before any download: strategy, parameters, dates, SL/TP."""
+    params = [f"params.{name}" for name in body.params]
+    with _blame(*params, "strategy"):
+        strategy = crear_estrategia(body.strategy, **body.params)
+    with _blame("start_date"):
+        start = None if body.start_date is None else to_ms(body.start_date)
+    with _blame("end_date"):
+        end = None if body.end_date is None else to_ms(body.end_date)
+    for name in ("stop_loss", "take_profit"):
+        with _blame(name):
+            check_distance(getattr(body, name), name)
+    return strategy, *_range(body, start, end)
+
+
+def _range(body: BacktestIn, start: int | None, end: int | None) -> tuple[int | None, int | None]:
     if isinstance(body.end_date, str) and _DATE_ONLY.match(body.end_date) and end is not None:
         end += DAY_MS  # "2024-06-30" means up to the end of that day
     if start is not None and end is not None and start >= end:
@@ -82,8 +111,7 @@ def _trade(row: Any) -> Trade:
 
 def run_backtest(svc: Services, body: BacktestIn) -> BacktestRun:
     """Validate the strategy, gather candles, run the engine and store the run."""
-    strategy = crear_estrategia(body.strategy, **body.params)
-    start, end = _range(body)
+    strategy, start, end = _validate(body)
     velas = load_candles(svc, body.symbol, body.interval, start, end)
     result = ejecutar_backtest(
         velas, strategy, capital=body.capital, comision=body.comision, slippage=body.slippage,

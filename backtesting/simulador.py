@@ -35,19 +35,25 @@ def _bar_ms(open_time: np.ndarray) -> int:
     return int(np.median(np.diff(open_time)))
 
 
+def check_distance(value: float | str | None, name: str) -> None:
+    """Raise DataError unless `value` is None, a fraction in (0, 1) or 'N atr' (before any work)."""
+    if isinstance(value, str):
+        if not _ATR.match(value):
+            raise DataError(f"{name} must be a fraction like 0.02 or an ATR multiple like '2atr'")
+    elif value is not None and not 0 < float(value) < 1:
+        raise DataError(f"{name} must be a fraction between 0 and 1 (0.02 = 2 %), got {value}")
+
+
 def _distance(value: float | str | None, name: str, velas: Velas) -> Distance:
     """A fraction of the entry price (0.02 = 2 %) or 'N atr': N x ATR(14) at the decision bar."""
+    check_distance(value, name)
     if value is None:
         return None
     if isinstance(value, str):
-        match = _ATR.match(value)
-        if not match:
-            raise DataError(f"{name} must be a fraction like 0.02 or an ATR multiple like '2atr'")
         from indicadores import atr
 
-        return float(match.group(1)) * atr(velas.high, velas.low, velas.close, ATR_PERIOD)
-    if not 0 < float(value) < 1:
-        raise DataError(f"{name} must be a fraction between 0 and 1 (0.02 = 2 %), got {value}")
+        multiple = float(_ATR.match(value).group(1))  # type: ignore[union-attr]
+        return multiple * atr(velas.high, velas.low, velas.close, ATR_PERIOD)
     return float(value)
 
 

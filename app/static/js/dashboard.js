@@ -8,7 +8,9 @@ import { SerieVelas } from "./procesador_kline.js";
 import { cargarSesion, configuracion, guardarSesion, guardarTokenApi } from "./session_utils.js";
 import { ConexionPuente } from "./ws-handler.js";
 
-const PAGE = 1000; // candles per /velas request
+const PAGE = 1000; // candles per /velas request for older history
+// ?velas=N: how many candles the first load brings (up to the 10,000 /velas serves at once).
+const FIRST_LOAD = Math.min(10_000, Math.max(50, Number(new URLSearchParams(location.search).get("velas")) || PAGE));
 const METRICS_EVERY_MS = 10_000;
 const config = configuracion();
 const $ = (id) => document.getElementById(id);
@@ -28,8 +30,9 @@ if (!config.intervals.includes(session.interval)) session.interval = defaults.in
 const grafico = crearGrafico($("grafico"));
 const overlays = new Superposiciones(grafico);
 const state = { serie: new SerieVelas(session.symbol, session.interval), markers: [], loadingOlder: false, exhausted: false, generation: 0 };
+const stats = { updates: 0, updateMs: [] }; // cost of each live update, for bench_ui
 const bridge = new ConexionPuente(`ws://${location.hostname}:${config.bridge_port}`, { onMensaje, onEstado });
-window.kryptelion = { grafico, state, bridge, overlays }; // for tests and the console
+window.kryptelion = { grafico, state, bridge, overlays, stats }; // for tests, benchmarks and the console
 
 function onEstado(estado, detalle) {
   const badge = $("conexion");
@@ -47,11 +50,15 @@ function onMensaje(message) {
     overlays.repintar(serie);
     onEstado(message.estado === "conectado" ? "conectado" : "desconectado", "");
   } else if (message.tipo === "vela") {
+    const started = performance.now();
     const result = serie.aplicar(message.vela);
     if (result === "ignorada") return;
     actualizarVela(grafico, serie.ultima);
     overlays.actualizarUltima(serie);
     leyenda(serie.ultima);
+    stats.updates += 1;
+    stats.updateMs.push(performance.now() - started);
+    if (stats.updateMs.length > 1000) stats.updateMs.shift();
   } else if (message.tipo === "senal") {
     state.markers.push(marcadorDeSenal(message));
     ponerMarcadores(grafico, ordenarMarcadores(state.markers));
@@ -86,13 +93,14 @@ async function cargar() {
   $("leyenda").textContent = `${symbol} · ${interval} — cargando…`;
   bridge.seguir(symbol, interval);
   try {
-    const data = await api(`/velas?${consulta({ symbol, interval, limit: PAGE })}`);
+    const data = await api(`/velas?${consulta({ symbol, interval, limit: FIRST_LOAD })}`);
     if (generation !== state.generation) return;
     state.serie.fusionar(data.velas);
     pintarVelas(grafico, state.serie);
     for (const [name, ajuste] of Object.entries(session.overlays)) overlays.aplicar(name, ajuste, state.serie);
     grafico.chart.timeScale().scrollToRealTime();
     leyenda(state.serie.ultima);
+    requestAnimationFrame(() => performance.mark("kryptelion:velas-pintadas"));
     const cruces = await cargarCruces(symbol, interval, state.serie.primera?.open_time);
     if (generation !== state.generation) return;
     state.markers.push(...cruces.map(marcadorDeCruce));
