@@ -105,8 +105,9 @@ export class Superposiciones {
 
   /** Everything again (a reload or older history prepended). */
   repintar(serie) {
-    for (const [name, active] of [...this.activas]) {
-      const lines = INDICADORES[name].compute(serie.cierres(), active.params);
+    const closes = serie.cierres();
+    for (const [name, active] of this.activas) {
+      const lines = INDICADORES[name].compute(closes, active.params);
       for (const [line, series] of Object.entries(active.lines)) series.setData(puntos(serie.velas, lines[line]));
     }
   }
@@ -115,8 +116,9 @@ export class Superposiciones {
   actualizarUltima(serie) {
     const last = serie.ultima;
     const time = aSegundos(last.open_time);
+    const closes = serie.cierres();
     for (const [name, active] of this.activas) {
-      const lines = INDICADORES[name].compute(serie.cierres(), active.params);
+      const lines = INDICADORES[name].compute(closes, active.params);
       for (const [line, series] of Object.entries(active.lines)) {
         const value = lines[line][lines[line].length - 1];
         series.update(Number.isFinite(value) ? { time, value } : { time });
