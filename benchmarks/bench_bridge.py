@@ -16,7 +16,6 @@ import asyncio
 import base64
 import json
 import os
-import socket
 import struct
 import subprocess
 import sys
@@ -30,16 +29,10 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.demo_process import demo_exchange_process  # noqa: E402
+from benchmarks.demo_process import demo_exchange_process, free_port  # noqa: E402
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT")
 INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RawClient(asyncio.Protocol):

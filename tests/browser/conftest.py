@@ -75,11 +75,13 @@ class Stack:
         self.start_bridge()
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an asyncio loop running in this thread
+# while it is open, which would break every later test that calls asyncio.run().
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory) -> Iterator[Stack]:
     stack = Stack(tmp_path_factory.mktemp("ui"))
     stack.ports = {name: free_port() for name in ("DEMO_PORT", "WEB_PORT", "BRIDGE_PORT")}
-    stack.start("demo", "demo-exchange")
+    stack.start("demo", "demo-exchange", "--faults")
     wait_for(f"http://127.0.0.1:{stack.ports['DEMO_PORT']}/fapi/v1/ping")
     stack.start("web", "web")
     wait_for(f"{stack.web_url}/health")
@@ -89,7 +91,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         stack.stop(name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
@@ -101,7 +103,7 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _fresh_artifacts() -> None:
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)

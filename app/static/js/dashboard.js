@@ -30,12 +30,13 @@ if (!config.intervals.includes(session.interval)) session.interval = defaults.in
 const grafico = crearGrafico($("grafico"));
 const overlays = new Superposiciones(grafico);
 const state = { serie: new SerieVelas(session.symbol, session.interval), markers: [], loadingOlder: false, exhausted: false, generation: 0 };
-const stats = { updates: 0, updateMs: [] }; // cost of each live update, for bench_ui
+const stats = { updates: 0, updateMs: [], estados: [] }; // live update costs (bench_ui), state changes
 const bridge = new ConexionPuente(`ws://${location.hostname}:${config.bridge_port}`, { onMensaje, onEstado });
 window.kryptelion = { grafico, state, bridge, overlays, stats }; // for tests, benchmarks and the console
 
 function onEstado(estado, detalle) {
   const badge = $("conexion");
+  if (stats.estados.at(-1) !== estado) stats.estados.push(estado);
   badge.dataset.estado = estado === "error" ? "desconectado" : estado;
   badge.textContent = { conectado: "en vivo", conectando: "conectando…", reconectando: "reconectando…", desconectado: "sin datos del exchange" }[estado] || detalle;
   badge.title = detalle || "";
