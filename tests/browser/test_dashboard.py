@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
+import sys
 import urllib.request
 
 import numpy as np
@@ -13,6 +16,7 @@ import indicadores
 from core.models import CrossKind, Crossover
 from core.repository import Database
 from tests.browser.conftest import ARTIFACTS
+from tests.conftest import ROOT, free_port, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -212,3 +216,34 @@ def test_stored_crossovers_and_live_signals_become_markers(page, stack):
         f"() => window.kryptelion.grafico.marcadores.markers().some({live})", timeout=150_000
     )
     assert page.locator("#senales li", has_text="sma_cruce").count() >= 1
+
+
+def test_with_an_api_token_the_page_asks_for_it_once_and_keeps_it_for_the_tab(page, stack):
+    port = free_port()
+    env = {**stack.env, "WEB_PORT": str(port), "API_TOKEN": "s3cret-token"}
+    web = subprocess.Popen([sys.executable, "run.py", "web"], cwd=ROOT, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    prompts = []
+
+    def answer(dialog):
+        prompts.append(dialog.message)
+        dialog.accept("s3cret-token")
+
+    page.on("dialog", answer)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health")
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_function("() => window.kryptelion.state.serie.length > 100")
+        for quantity in ("0.02", "0.03"):
+            page.fill("#orden-form [name=cantidad]", quantity)
+            page.fill("#orden-form [name=precio]", "40000")
+            page.click("#orden-form button[type=submit]")
+            page.locator("#ordenes td", has_text=quantity).first.wait_for()
+    finally:
+        web.send_signal(signal.SIGTERM)
+        web.wait(timeout=30)
+    assert len(prompts) == 1 and "API token" in prompts[0]
+    assert page.evaluate("() => sessionStorage.getItem('kryptelion.token')") == "s3cret-token"
+    assert page.evaluate("() => localStorage.getItem('kryptelion.token')") is None
+    # The first refusal (401) is the expected console error; nothing else.
+    page.console_errors[:] = [e for e in page.console_errors if "401" not in e]

@@ -1,5 +1,5 @@
 // Thin fetch wrapper for the REST API: JSON in and out, errors as ApiError with the field map.
-import { tokenApi } from "./session_utils.js";
+import { guardarTokenApi, tokenApi } from "./session_utils.js";
 
 export class ApiError extends Error {
   /** @param {number} status @param {string} message @param {Object<string,string>} detalle */
@@ -34,4 +34,20 @@ export function consulta(params) {
     if (value !== undefined && value !== null && value !== "") query.set(key, value);
   }
   return query.toString();
+}
+
+/** Run a mutating call; when the server refuses it for a missing token (401), ask once and retry. */
+export async function conToken(call) {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      const token = window.prompt("API token (API_TOKEN del servidor):");
+      if (token) {
+        guardarTokenApi(token);
+        return call();
+      }
+    }
+    throw error;
+  }
 }

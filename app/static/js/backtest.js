@@ -1,10 +1,10 @@
 // The backtest page: a form built from /estrategias, POST /backtest, then metrics, the equity
 // curve with its drawdown, the trade list and the trades as markers on the candles.
-import { api, ApiError, consulta } from "./api.js";
+import { api, conToken, consulta } from "./api.js";
 import { marcadoresDeTrades } from "./estrategias.js";
 import { crearGrafico, pintarVelas, ponerMarcadores, serieArea, serieLinea } from "./grafico_utils.js";
 import { aSegundos, SerieVelas } from "./procesador_kline.js";
-import { cargarSesion, configuracion, guardarSesion, guardarTokenApi } from "./session_utils.js";
+import { cargarSesion, configuracion, guardarSesion } from "./session_utils.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("bt-form");
@@ -137,21 +137,6 @@ async function ejecutar(event) {
     clearInterval(tick);
     $("bt-progreso").textContent = "";
     button.disabled = false;
-  }
-}
-
-async function conToken(call) {
-  try {
-    return await call();
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) {
-      const token = window.prompt("API token (API_TOKEN del servidor):");
-      if (token) {
-        guardarTokenApi(token);
-        return call();
-      }
-    }
-    throw error;
   }
 }
 

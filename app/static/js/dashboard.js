@@ -1,11 +1,11 @@
 // The live dashboard: history from /velas (older pages as the user scrolls back), live candles
 // and signals from the bridge, indicator overlays, crossovers, orders and system metrics.
-import { api, ApiError, consulta } from "./api.js";
+import { api, conToken, consulta } from "./api.js";
 import { cargarCruces, marcadorDeCruce, marcadorDeSenal, ordenarMarcadores } from "./estrategias.js";
 import { actualizarVela, crearGrafico, pintarVelas, ponerMarcadores, Superposiciones } from "./grafico_utils.js";
 import { INDICADORES } from "./indicadores.js";
 import { SerieVelas } from "./procesador_kline.js";
-import { cargarSesion, configuracion, guardarSesion, guardarTokenApi } from "./session_utils.js";
+import { cargarSesion, configuracion, guardarSesion } from "./session_utils.js";
 import { ConexionPuente } from "./ws-handler.js";
 
 const PAGE = 1000; // candles per /velas request for older history
@@ -220,7 +220,7 @@ function filaOrden(orden) {
     cancel.className = "secondary";
     cancel.textContent = "Cancelar";
     cancel.setAttribute("aria-label", `cancelar orden ${orden.id}`);
-    cancel.addEventListener("click", () => conToken(async () => {
+    cancel.addEventListener("click", () => accionOrden(async () => {
       await api(`/ordenes/${orden.id}`, { method: "DELETE" });
       await cargarOrdenes();
     }));
@@ -230,19 +230,12 @@ function filaOrden(orden) {
   return row;
 }
 
-/** Run a mutating call; on 401 ask for the API token once and retry. */
-async function conToken(action) {
+/** An order action; its error (with the fields the API names) shows under the order form. */
+async function accionOrden(action) {
   $("orden-error").textContent = "";
   try {
-    await action();
+    await conToken(action);
   } catch (error) {
-    if (error instanceof ApiError && error.status === 401) {
-      const token = window.prompt("API token (API_TOKEN del servidor):");
-      if (token) {
-        guardarTokenApi(token);
-        return conToken(action);
-      }
-    }
     const fields = Object.entries(error.detalle || {}).map(([k, v]) => `${k}: ${v}`).join("; ");
     $("orden-error").textContent = fields ? `${error.message} (${fields})` : error.message;
   }
@@ -252,7 +245,7 @@ $("orden-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const form = new FormData(event.target);
   const body = { symbol: session.symbol, lado: form.get("lado"), cantidad: Number(form.get("cantidad")), precio: Number(form.get("precio")) };
-  conToken(async () => {
+  accionOrden(async () => {
     await api("/ordenes", { method: "POST", body });
     event.target.reset();
     await cargarOrdenes();
