@@ -118,6 +118,10 @@ def test_an_indicator_toggles_on_in_its_own_pane_with_the_python_values(page, st
     page.press("#ind-rsi-period", "Enter")
     rsi = "window.kryptelion.overlays.activas.get('rsi')"
     page.wait_for_function(f"() => {rsi}.params.period === 7")
+    # The overlay and its parameter are remembered across a reload.
+    page.reload()
+    page.wait_for_function(f"() => {rsi} && {rsi}.params.period === 7")
+    assert page.is_checked("#ind-rsi") and page.input_value("#ind-rsi-period") == "7"
     page.uncheck("#ind-rsi")
     page.wait_for_function(f"() => window.kryptelion.grafico.chart.panes().length === {panes}")
 
@@ -135,6 +139,13 @@ def test_an_order_is_created_and_cancelled_from_the_orders_panel(page, stack):
     with urllib.request.urlopen(f"{stack.web_url}/ordenes/{order_id}") as reply:
         order = json.load(reply)
     assert (order["estado"], order["lado"], order["cantidad"]) == ("cancelada", "compra", 0.01)
+    # The state filter asks /ordenes again: a cancelled order shows under "cancelada" only.
+    page.select_option("#orden-filtro", "pendiente")
+    page.locator(f"#ordenes tr[data-id='{order_id}']").wait_for(state="detached")
+    page.select_option("#orden-filtro", "cancelada")
+    page.locator(f"#ordenes tr[data-id='{order_id}']").wait_for()
+    states = page.locator("#ordenes tr td:nth-child(5)").all_inner_texts()
+    assert states and set(states) == {"cancelada"}
 
 
 def test_the_page_recovers_after_the_bridge_restarts(page, stack):
