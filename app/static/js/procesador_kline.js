@@ -23,14 +23,24 @@ export class SerieVelas {
     this.symbol = symbol;
     this.interval = interval;
     this.velas = [];
+    this.closes = new Float64Array(0); // kept in step with `velas`, with room to grow
   }
 
   get length() { return this.velas.length; }
   get primera() { return this.velas[0]; }
   get ultima() { return this.velas[this.velas.length - 1]; }
 
-  /** Closing prices as a Float64Array, for the indicators. */
-  cierres() { return Float64Array.from(this.velas, (v) => v.close); }
+  /** Closing prices for the indicators: a view, valid until the next change. */
+  cierres() { return this.closes.subarray(0, this.velas.length); }
+
+  #ponerCierre(index, close) {
+    if (index >= this.closes.length) {
+      const grown = new Float64Array(Math.max(1024, this.closes.length * 2));
+      grown.set(this.closes);
+      this.closes = grown;
+    }
+    this.closes[index] = close;
+  }
 
   /** Merge a batch (REST page, bridge snapshot): later data wins on the same open time. */
   fusionar(lote) {
@@ -40,6 +50,7 @@ export class SerieVelas {
       byTime.set(vela.open_time, vela);
     }
     this.velas = [...byTime.values()].sort((a, b) => a.open_time - b.open_time);
+    this.closes = Float64Array.from(this.velas, (v) => v.close);
   }
 
   /**
@@ -51,11 +62,13 @@ export class SerieVelas {
     const vela = normalizarVela(raw);
     const last = this.ultima;
     if (!last || vela.open_time > last.open_time) {
+      this.#ponerCierre(this.velas.length, vela.close);
       this.velas.push(vela);
       return "nueva";
     }
     if (vela.open_time === last.open_time) {
       this.velas[this.velas.length - 1] = vela;
+      this.closes[this.velas.length - 1] = vela.close;
       return "actualizada";
     }
     return "ignorada";
