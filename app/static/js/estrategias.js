@@ -26,7 +26,7 @@ export function marcadorDeSenal(senal) {
   };
 }
 
-/** Backtest trades: an entry and an exit marker each. */
+/** Backtest trades: an entry arrow (L/S) and an exit dot coloured by the trade's result each. */
 export function marcadoresDeTrades(trades) {
   const markers = [];
   for (const t of trades) {
@@ -34,8 +34,8 @@ export function marcadoresDeTrades(trades) {
     markers.push({ time: aSegundos(t.entry_time), position: long ? "belowBar" : "aboveBar", color: long ? UP : DOWN,
       shape: long ? "arrowUp" : "arrowDown", text: long ? "L" : "S" });
     if (t.exit_time !== null && t.exit_time !== undefined) {
-      markers.push({ time: aSegundos(t.exit_time), position: long ? "aboveBar" : "belowBar", color: "#787b86",
-        shape: "circle", text: `${t.pnl >= 0 ? "+" : ""}${t.pnl.toFixed(2)}` });
+      markers.push({ time: aSegundos(t.exit_time), position: long ? "aboveBar" : "belowBar",
+        color: t.pnl >= 0 ? UP : DOWN, shape: "circle", text: "" });
     }
   }
   return markers.sort((a, b) => a.time - b.time);
