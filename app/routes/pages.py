@@ -32,7 +32,6 @@ def _page_config() -> dict[str, Any]:
         "intervals": list(INTERVALS),
         # The bridge on the host the browser already reached, so a LAN or tunnel setup works.
         "bridge_port": settings.bridge_port,
-        "token_required": bool(settings.api_token.reveal()),
     }
 
 
