@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from core.exchange.klines import klines_to_frame
+from core.exchange.klines import frame_candles, klines_to_frame
 from core.exchange.rest import BinanceRest
 from core.intervals import check_interval, interval_ms
 from core.models import Candle
@@ -205,25 +205,10 @@ class KlineStreamClient:
         start = (stream.last_closed or 0) + step
         end = None if before is None else before - 1
         now_ms, rows = await asyncio.to_thread(self._fetch, stream, start, end)
-        for row in klines_to_frame(rows).itertuples(index=False):
-            # Closed by the exchange's clock (the demo's may run faster than ours).
-            if row.close_time >= now_ms or row.open_time <= (stream.last_closed or 0):
-                continue
-            candle = Candle(
-                stream.symbol,
-                stream.interval,
-                int(row.open_time),
-                row.open,
-                row.high,
-                row.low,
-                row.close,
-                row.volume,
-                row.quote_volume,
-                int(row.trades),
-                row.taker_buy_base,
-                row.taker_buy_quote,
-                closed=True,
-            )
+        frame = klines_to_frame(rows)
+        # Closed by the exchange's clock (the demo's may run faster than ours).
+        fresh = (frame["close_time"] < now_ms) & (frame["open_time"] > (stream.last_closed or 0))
+        for candle in frame_candles(frame[fresh], stream.symbol, stream.interval):
             stream.last_closed = candle.open_time
             self.stats.backfilled += 1
             await self.on_candle(candle)

@@ -16,7 +16,7 @@ from websockets.protocol import State
 
 from config.settings import Settings
 from core.errors import ExchangeError, KryptelionError
-from core.exchange.klines import klines_to_frame
+from core.exchange.klines import frame_candles, klines_to_frame
 from core.exchange.rest import BinanceRest
 from core.intervals import INTERVALS
 from core.models import Candle
@@ -163,17 +163,7 @@ class Hub:
         for name in self.strategy_names:
             strategy = crear_estrategia(name)
             sub.strategies.append((strategy, strategy.live()))
-        for row in frame.itertuples(index=False):
-            candle = Candle(
-                sub.symbol,
-                sub.interval,
-                int(row.open_time),
-                row.open,
-                row.high,
-                row.low,
-                row.close,
-                row.volume,
-            )
+        for candle in frame_candles(frame, sub.symbol, sub.interval):
             sub.history.append(candle)
             for strategy, live in sub.strategies:
                 sub.positions[strategy.name] = live.update(candle)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from core.intervals import close_time, interval_ms
+from core.models import Candle
 
 # Binance's names for the 12 fields, as in the public archives' header row.
 KLINE_FIELDS = (
@@ -37,6 +38,16 @@ def klines_to_frame(rows: Sequence[Sequence[Any]] | pd.DataFrame) -> pd.DataFram
         kind = np.int64 if field in _INT_FIELDS else np.float64
         out[column] = pd.to_numeric(frame[field]).to_numpy(dtype=kind)
     return pd.DataFrame(out)
+
+
+def frame_candles(frame: pd.DataFrame, symbol: str, interval: str) -> list[Candle]:
+    """Closed `Candle`s from a frame of candle columns (klines_to_frame's or the repository's)."""
+    return [
+        Candle(symbol, interval, int(row.open_time), row.open, row.high, row.low, row.close,
+               row.volume, row.quote_volume, int(row.trades), row.taker_buy_base,
+               row.taker_buy_quote, closed=True)
+        for row in frame.itertuples(index=False)
+    ]  # fmt: skip
 
 
 def frame_to_klines(frame: pd.DataFrame, interval: str) -> pd.DataFrame:
