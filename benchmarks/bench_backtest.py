@@ -34,13 +34,16 @@ YEAR = 525_600
 
 
 def reference(open_: np.ndarray, close: np.ndarray, fast: int, slow: int, capital: float):
-    """The same strategy in the fewest numpy lines: SMAs, side changes, next-open fills, fees."""
+    """The same strategy in the fewest numpy lines: SMAs, flat until the first cross, side
+    changes, next-open fills, fees."""
     csum = np.concatenate(([0.0], np.cumsum(close)))
     f = np.full(len(close), np.nan)
     s = np.full(len(close), np.nan)
     f[fast - 1 :] = (csum[fast:] - csum[:-fast]) / fast
     s[slow - 1 :] = (csum[slow:] - csum[:-slow]) / slow
     side = np.nan_to_num(np.sign(f - s))
+    first = np.flatnonzero((side[1:] != side[:-1]) & (side[:-1] != 0))[:1] + 1
+    side[: first[0] if len(first) else len(side)] = 0.0
     held = np.concatenate(([0.0], side[:-1]))
     starts = np.flatnonzero(np.diff(held, prepend=0.0) != 0)
     ends = np.append(starts[1:], len(close))

@@ -1,12 +1,12 @@
-"""sma_cruce: long on a golden cross of two simple moving averages, short on a death cross."""
+"""sma_cruce: long from a golden cross of two simple moving averages, short from a death cross."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from core.errors import StrategyError
-from core.models import CrossKind, Crossover
-from estrategias.base import MODE, Param, Strategy, Velas, as_velas
+from core.models import Candle, CrossKind, Crossover
+from estrategias.base import MODE, LiveStrategy, Param, Strategy, Velas, as_velas, restrict_sides
 from indicadores import sma
 
 # Averages closer than this (relative to the largest average) count as equal: summation-order
@@ -38,11 +38,17 @@ def cross_state(fast: np.ndarray, slow: np.ndarray) -> np.ndarray:
     return state
 
 
+def crossings(state: np.ndarray) -> np.ndarray:
+    """Indices of the bars whose close flipped a `cross_state` from one side to the other."""
+    return np.flatnonzero((state[1:] != state[:-1]) & (state[:-1] != 0)) + 1
+
+
 class SmaCruce(Strategy):
     name = "sma_cruce"
     description = (
         "Cruce de medias móviles simples: largo cuando la rápida cruza por encima de la lenta "
-        "(cruce alcista), corto cuando cruza por debajo (cruce bajista)."
+        "(cruce alcista), corto cuando cruza por debajo (cruce bajista); sin posición hasta el "
+        "primer cruce."
     )
     params = (
         Param("rapida", int, 10, 1, 500, description="periodo de la media rápida"),
@@ -64,14 +70,21 @@ class SmaCruce(Strategy):
         return sma(velas.close, self.p["rapida"]), sma(velas.close, self.p["lenta"])
 
     def _positions(self, velas: Velas) -> np.ndarray:
-        return cross_state(*self._averages(velas))
+        # Flat until the first cross, as backtesting.py's SmaCross or freqtrade's crossed_above:
+        # the side the averages already had when both appeared is no signal.
+        state = cross_state(*self._averages(velas))
+        flips = crossings(state)
+        state[: flips[0] if len(flips) else len(state)] = 0.0
+        return state
+
+    def live(self, history: int | None = None) -> LiveStrategy:
+        return LiveSmaCruce(self, history)
 
     def cruces(self, data: object, symbol: str, interval: str) -> list[Crossover]:
         """Every crossover in the candles: the bar whose close flipped the averages' order."""
         velas = as_velas(data)
         fast, slow = self._averages(velas)
         state = cross_state(fast, slow)
-        flips = np.flatnonzero((state[1:] != state[:-1]) & (state[:-1] != 0)) + 1
         return [
             Crossover(
                 symbol=symbol, interval=interval, open_time=int(velas.open_time[i]),
@@ -79,5 +92,25 @@ class SmaCruce(Strategy):
                 price=float(velas.close[i]), fast=float(fast[i]), slow=float(slow[i]),
                 strategy=self.name,
             )
-            for i in flips
+            for i in crossings(state)
         ]  # fmt: skip
+
+
+class LiveSmaCruce(LiveStrategy):
+    """The bounded-history runner, plus the side taken at the last cross it saw.
+
+    Positions start at the first cross, so a history that has scrolled past every cross would
+    read flat while the averages kept their side. The history therefore runs with both sides
+    (its decision is the averages' side once it holds a cross), the last non-flat decision is
+    remembered, and `modo` is applied afterwards, as the batch applies it.
+    """
+
+    def __init__(self, strategy: SmaCruce, history: int | None = None) -> None:
+        super().__init__(type(strategy)(**{**strategy.p, "modo": "ambos"}), history)
+        self.mode = strategy.p["modo"]
+        self._side = 0.0
+
+    def update(self, candle: Candle) -> float:
+        """Add a closed candle; return the target position decided at its close."""
+        self._side = super().update(candle) or self._side
+        return float(restrict_sides(np.array([self._side]), self.mode)[0])

@@ -105,12 +105,13 @@ def test_cross_state_keeps_the_side_through_ties_and_waits_for_both_averages():
     np.testing.assert_array_equal(cross_state(fast, slow), [0, 0, 1, 1, -1, -1, 1])
 
 
-def test_sma_crossovers_are_the_bars_where_the_side_flips():
+def test_sma_crossovers_are_the_bars_where_the_position_changes():
     velas = _velas(400)
     strategy = crear_estrategia("sma_cruce", rapida=5, lenta=20)
     crosses = strategy.cruces(velas, "BTCUSDT", "1m")
     positions = strategy.target_positions(velas)
-    flips = np.flatnonzero((positions[1:] != positions[:-1]) & (positions[:-1] != 0)) + 1
+    # Flat until the first cross, so every change, the first one from flat included, is a cross.
+    flips = np.flatnonzero(positions[1:] != positions[:-1]) + 1
     assert [c.open_time for c in crosses] == velas["open_time"].to_numpy()[flips].tolist()
     assert all((c.kind is CrossKind.GOLDEN) == (c.fast > c.slow) for c in crosses)
     assert len(crosses) > 5
