@@ -2,21 +2,27 @@
 
 Every closed candle reaches the consumer exactly once and in order: after a reconnect (or any
 jump in open times) the missing closed candles are fetched over REST before the next live one.
+Subscription changes are batched: one task per connection sends them, as few messages as the
+changes allow, never more than the exchange's message rate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from config.settings import redact_url
+from core.errors import ExchangeError
 from core.exchange.klines import frame_candles, klines_to_frame
 from core.exchange.rest import BinanceRest
 from core.intervals import check_interval, interval_ms
@@ -24,12 +30,61 @@ from core.models import Candle
 
 log = logging.getLogger(__name__)
 MAX_STREAMS = 200  # per connection, Binance's limit
-MAX_MESSAGES_PER_S = 10  # outgoing control messages per connection
+MAX_MESSAGES_PER_S = 10  # incoming messages per second per connection, Binance's limit
+# Binance's spot docs count ping and pong frames as messages too: one a second is left for them.
+CONTROL_MESSAGES_PER_S = MAX_MESSAGES_PER_S - 1
+# Control messages are also spaced out: network jitter or a busy server reading late cannot bunch
+# them into 11 within a second, and each one gathers every change made while it waited.
+CONTROL_SPACING_S = 0.25
 RECONNECT_BEFORE_S = 23.5 * 3600  # Binance cuts every connection after 24 h
 BACKOFF_START_S, BACKOFF_MAX_S = 0.5, 30.0
 
 CandleHandler = Callable[[Candle], Awaitable[None]]
 StateHandler = Callable[[str, str], Awaitable[None]]
+Clock = Callable[[], float]
+
+
+class SendWindow:
+    """A sliding window log: at most `limit` sends in any `window_s` seconds of `clock`, each at
+    least `spacing_s` after the one before."""
+
+    def __init__(
+        self,
+        limit: int,
+        window_s: float = 1.0,
+        spacing_s: float = 0.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.limit, self.window_s, self.spacing_s, self.clock = limit, window_s, spacing_s, clock
+        self._sent: deque[float] = deque(maxlen=limit)  # the last `limit` send times
+
+    def wait_s(self) -> float:
+        """Seconds to wait before the next send keeps to both rules (0: now)."""
+        if not self._sent:
+            return 0.0
+        ready = self._sent[-1] + self.spacing_s
+        if len(self._sent) == self.limit:
+            ready = max(ready, self._sent[0] + self.window_s)
+        return max(0.0, ready - self.clock())
+
+    def record(self) -> None:
+        """Count a send made now."""
+        self._sent.append(self.clock())
+
+
+def next_control(live: Collection[str], wanted: Iterable[str]) -> tuple[str, list[str]] | None:
+    """The next message that brings a connection carrying `live` towards `wanted`, or None.
+
+    UNSUBSCRIBE comes first, so the connection never carries more than MAX_STREAMS streams;
+    each message lists every pending change of its kind (at most MAX_STREAMS names).
+    """
+    order = list(wanted)
+    gone = sorted(set(live).difference(order))
+    if gone:
+        return "UNSUBSCRIBE", gone[:MAX_STREAMS]
+    new = [name for name in order if name not in live]
+    room = MAX_STREAMS - len(live)
+    return ("SUBSCRIBE", new[:room]) if new and room > 0 else None
 
 
 def stream_name(symbol: str, interval: str) -> str:
@@ -84,6 +139,7 @@ class KlineStreamClient:
         on_candle: CandleHandler,
         on_state: StateHandler | None = None,
         max_connection_s: float = RECONNECT_BEFORE_S,
+        clock: Clock = time.monotonic,
     ) -> None:
         self.ws_base = ws_base
         self.rest_url = rest_url
@@ -91,9 +147,11 @@ class KlineStreamClient:
         self.on_state = on_state
         self.max_connection_s = max_connection_s
         self.stats = ClientStats()
-        self._streams: dict[str, _Stream] = {}
+        self._streams: dict[str, _Stream] = {}  # wanted, in subscription order
+        self._live: set[str] = set()  # what the open connection carries (or was asked to)
+        self._changed = asyncio.Event()  # wanted may differ from live
+        self._window = SendWindow(CONTROL_MESSAGES_PER_S, 1.0, CONTROL_SPACING_S, clock)
         self._ws: ClientConnection | None = None
-        self._sent: list[float] = []
         self._next_id = 1
         self._closing = False
 
@@ -102,7 +160,8 @@ class KlineStreamClient:
         return list(self._streams)
 
     async def subscribe(self, symbol: str, interval: str, after: int | None = None) -> None:
-        """Add a stream, live on the open connection (or at the next connect).
+        """Add a stream: on the open connection with the next control message, else at the next
+        connect. Raises ValueError beyond MAX_STREAMS streams.
 
         `after`: open time of the last closed candle the consumer already has (from storage);
         the gap between it and the live feed is then repaired over REST.
@@ -113,45 +172,55 @@ class KlineStreamClient:
         if len(self._streams) >= MAX_STREAMS:
             raise ValueError(f"a connection carries at most {MAX_STREAMS} streams")
         self._streams[name] = _Stream(symbol.upper(), interval, after)
-        await self._send_method("SUBSCRIBE", [name])
+        self._changed.set()
 
     async def unsubscribe(self, symbol: str, interval: str) -> None:
-        name = stream_name(symbol, interval)
-        if self._streams.pop(name, None) is not None:
-            await self._send_method("UNSUBSCRIBE", [name])
+        """Drop a stream; its updates stop at once, the exchange is told with the next message."""
+        if self._streams.pop(stream_name(symbol, interval), None) is not None:
+            self._changed.set()
 
-    async def _send_method(self, method: str, params: list[str]) -> None:
-        if self._ws is None:
-            return
-        # Binance allows 10 incoming messages per second per connection.
-        now = time.monotonic()
-        self._sent = [t for t in self._sent if now - t < 1.0]
-        if len(self._sent) >= MAX_MESSAGES_PER_S:
-            await asyncio.sleep(1.0 - (now - self._sent[0]))
-        self._sent.append(time.monotonic())
-        message = {"method": method, "params": params, "id": self._next_id}
-        self._next_id += 1
-        try:
-            await self._ws.send(json.dumps(message))
-        except ConnectionClosed:
-            pass  # the reconnect subscribes everything again
+    async def _sync(self, ws: ClientConnection) -> None:
+        """Make the connection carry the wanted streams; the only sender of control messages.
+
+        Each message waits for a free slot in the rate window and is composed only then, so
+        every change made meanwhile travels in it: 50 releases at once make one UNSUBSCRIBE.
+        """
+        while True:
+            await self._changed.wait()
+            await asyncio.sleep(self._window.wait_s())
+            message = next_control(self._live, self._streams)
+            if message is None:
+                self._changed.clear()
+                continue
+            method, names = message
+            if method == "SUBSCRIBE":
+                self._live.update(names)
+            else:
+                self._live.difference_update(names)
+            self._window.record()
+            request = {"method": method, "params": names, "id": self._next_id}
+            self._next_id += 1
+            await ws.send(json.dumps(request))
 
     async def run(self) -> None:
         """Connect, listen, and reconnect forever with exponential backoff and jitter."""
         delay = BACKOFF_START_S
         while not self._closing:
+            names = list(self._streams)  # changes during the handshake go by message
             try:
                 async with connect(
-                    combined_url(self.ws_base, self._streams), max_queue=None, open_timeout=10
+                    combined_url(self.ws_base, names), max_queue=None, open_timeout=10
                 ) as ws:
-                    self._ws = ws
-                    self.stats.connected_since = time.time()
-                    await self._state("conectado", self.ws_base)
-                    await self._repair_all()
-                    delay = BACKOFF_START_S
-                    await self._listen(ws)
-            except (OSError, ConnectionClosed, TimeoutError) as error:
-                log.info("kline stream connection lost: %s", error)
+                    self._ws, self._live = ws, set(names)
+                    async with self._syncing(ws):
+                        self.stats.connected_since = time.time()
+                        await self._state("conectado", redact_url(self.ws_base))
+                        await self._repair_all()
+                        delay = BACKOFF_START_S
+                        await self._listen(ws)
+            except (OSError, ConnectionClosed, TimeoutError, ExchangeError) as error:
+                # ExchangeError: the REST gap repair failed; reconnecting repairs again later.
+                log.info("kline stream connection lost: %s", redact_url(str(error)))
             finally:
                 self._ws = None
             if self._closing:
@@ -160,6 +229,18 @@ class KlineStreamClient:
             await self._state("reconectando", f"retry in {delay:.1f} s")
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, BACKOFF_MAX_S)
+
+    @contextlib.asynccontextmanager
+    async def _syncing(self, ws: ClientConnection) -> AsyncIterator[None]:
+        """The connection's sender task, running while the block does (even during repairs)."""
+        self._changed.set()  # the wanted streams may have changed during the handshake
+        sync = asyncio.create_task(self._sync(ws))
+        try:
+            yield
+        finally:
+            sync.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await sync
 
     async def _listen(self, ws: ClientConnection) -> None:
         deadline = time.monotonic() + self.max_connection_s
@@ -177,6 +258,8 @@ class KlineStreamClient:
             data = message.get("data")
             if isinstance(data, dict) and data.get("e") == "kline":
                 await self._deliver(candle_from_event(data))
+            elif "error" in message:
+                log.warning("the exchange refused request %s: %s", message.get("id"), message)
 
     async def _deliver(self, candle: Candle) -> None:
         stream = self._streams.get(stream_name(candle.symbol, candle.interval))

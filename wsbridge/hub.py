@@ -24,7 +24,7 @@ from core.repository import Database
 from estrategias.base import LiveStrategy, Strategy, Velas
 from estrategias.factory import crear_estrategia
 from estrategias.sma_cruce import SmaCruce
-from websocket.client import MAX_STREAMS, KlineStreamClient
+from websocket.client import MAX_STREAMS, KlineStreamClient, stream_name
 
 log = logging.getLogger(__name__)
 SNAPSHOT_CANDLES = 500
@@ -116,12 +116,12 @@ class Hub:
         info = await asyncio.to_thread(BinanceRest(self.rest_url).exchange_info)
         self.symbols = {s["symbol"] for s in info["symbols"] if s.get("status") == "TRADING"}
 
-    def check_stream(self, symbol: str, interval: str) -> str | None:
-        """Why (symbol, interval) cannot be served, or None when it can."""
+    def check_stream(self, symbol: str, interval: str) -> tuple[str, str] | None:
+        """(field, why) when (symbol, interval) cannot be served, or None when it can."""
         if interval not in INTERVALS:
-            return f"invalid interval {interval!r}; valid: {', '.join(INTERVALS)}"
+            return "interval", f"invalid interval {interval[:20]!r}; valid: {', '.join(INTERVALS)}"
         if symbol not in self.symbols:
-            return f"unknown symbol {symbol!r} on this market"
+            return "symbol", f"unknown symbol {symbol[:20]!r} on this market"
         return None
 
     # upstream side -----------------------------------------------------------------------
@@ -194,8 +194,8 @@ class Hub:
             return
         del self.subscriptions[key]
         for client, _ in self.upstreams:
-            if f"{key[0].lower()}@kline_{key[1]}" in client.streams:
-                await client.unsubscribe(*key)
+            if stream_name(*key) in client.streams:
+                await client.unsubscribe(*key)  # batched with the other releases
         log.info("released upstream %s %s", *key)
 
     async def on_state(self, state: str, detail: str) -> None:
@@ -231,7 +231,7 @@ class Hub:
                                  "anterior": before, "open_time": candle.open_time,
                                  "time": to_chart_seconds(candle.open_time),
                                  "precio": candle.close})  # fmt: skip
-            if before != 0 and isinstance(strategy, SmaCruce):
+            if isinstance(strategy, SmaCruce):
                 # The crossover itself, with both averages, from the recent closed candles.
                 recent = _velas(sub.history)
                 crossovers += [

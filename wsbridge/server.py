@@ -16,16 +16,56 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from core.errors import KryptelionError
+from config.settings import NO_TOKEN, Secret, check_bind
+from core.errors import DataError, KryptelionError
 from wsbridge.hub import Client, Hub
 
 log = logging.getLogger(__name__)
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
+ACTIONS = ("suscribir", "cambiar", "cancelar")
+MAX_FIELD_CHARS = 32  # longer than any accion, symbol or interval
+USAGE = 'expected {"accion": "suscribir|cambiar|cancelar", "symbol": ..., "interval": ...}'
 
 
-def _error(message: str) -> str:
-    return json.dumps({"tipo": "error", "error": message})
+class CommandError(DataError):
+    """A control message the bridge cannot accept; `field` names the part at fault (None: the
+    whole message); `fatal` ones (hostile rather than mistaken) also close the connection."""
+
+    def __init__(self, message: str, field: str | None = None, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.field, self.fatal = field, fatal
+
+
+def _error(message: str, field: str | None = None) -> str:
+    body = {"tipo": "error", "error": message}
+    if field is not None:
+        body["campo"] = field
+    return json.dumps(body)
+
+
+def parse_command(raw: str | bytes) -> tuple[str, str, str]:
+    """(accion, SYMBOL, interval) of a control message; raises CommandError naming the field."""
+    try:
+        message = json.loads(raw)
+    except RecursionError:
+        raise CommandError("the message is nested too deeply", fatal=True) from None
+    except ValueError:  # also bytes that are not UTF-8
+        raise CommandError(USAGE) from None
+    if not isinstance(message, dict):
+        raise CommandError(USAGE)
+    values = []
+    for name in ("accion", "symbol", "interval"):
+        value = message.get(name)
+        if not isinstance(value, str):
+            raise CommandError(f"{name} must be a string; {USAGE}", name)
+        if len(value) > MAX_FIELD_CHARS:
+            raise CommandError(f"{name} is too long ({len(value)} characters)", name)
+        values.append(value)
+    action, symbol, interval = values
+    if action not in ACTIONS:
+        raise CommandError(f"unknown accion {action!r}; valid: {', '.join(ACTIONS)}", "accion")
+    return action, symbol.upper(), interval
 
 
 class BridgeServer:
@@ -51,8 +91,9 @@ class BridgeServer:
             return
         problem = self.hub.check_stream(symbol, interval)
         if problem:
-            await ws.send(_error(problem))
-            await ws.close(POLICY_VIOLATION, problem[:120])
+            field, why = problem
+            await ws.send(_error(why, field))
+            await ws.close(POLICY_VIOLATION, why[:120])
             return
         client = Client(ws)
         self.hub.clients.add(client)
@@ -77,35 +118,49 @@ class BridgeServer:
         await client.ws.send(json.dumps(self.hub.snapshot(sub), separators=(",", ":")))
 
     async def _command(self, client: Client, raw: str | bytes) -> None:
-        """{"accion": "suscribir" | "cambiar" | "cancelar", "symbol": ..., "interval": ...}."""
+        """{"accion": "suscribir" | "cambiar" | "cancelar", "symbol": ..., "interval": ...}.
+
+        Bad input gets an `error` naming its field; a stream already followed gets a short
+        `estado` instead of a second snapshot.
+        """
         try:
-            message = json.loads(raw)
-            action, symbol = message["accion"], str(message["symbol"]).upper()
-            interval = str(message["interval"])
-        except (ValueError, KeyError, TypeError):
-            await client.ws.send(
-                _error(
-                    'expected {"accion": "suscribir|cambiar|cancelar", '
-                    '"symbol": ..., "interval": ...}'
-                )
-            )
+            action, symbol, interval = parse_command(raw)
+            if problem := self.hub.check_stream(symbol, interval):
+                field, why = problem
+                raise CommandError(why, field)
+        except CommandError as error:
+            await client.ws.send(_error(str(error), error.field))
+            if error.fatal:
+                log.info("closing a browser connection: %s", error)
+                await client.ws.close(POLICY_VIOLATION, str(error)[:120])
             return
-        problem = self.hub.check_stream(symbol, interval)
-        if problem or action not in ("suscribir", "cambiar", "cancelar"):
-            await client.ws.send(_error(problem or f"unknown accion {action!r}"))
-            return
+        key = (symbol, interval)
         if action == "cancelar":
-            self.hub.unsubscribe(client, (symbol, interval))
+            self.hub.unsubscribe(client, key)
             return
         if action == "cambiar":
-            for key in list(client.streams):
-                self.hub.unsubscribe(client, key)
-        await self._join(client, symbol, interval)
+            for other in client.streams - {key}:
+                self.hub.unsubscribe(client, other)
+        if key in client.streams:
+            await client.ws.send(json.dumps({"tipo": "estado", "estado": self.hub.upstream_state,
+                                             "detalle": "ya suscrito", "symbol": symbol,
+                                             "interval": interval}))  # fmt: skip
+            return
+        try:
+            await self._join(client, symbol, interval)
+        except KryptelionError as error:  # the upstream cannot start it now; the rest goes on
+            await client.ws.send(_error(str(error)))
 
 
 async def run_bridge(hub: Hub, host: str, port: int, ready: asyncio.Event | None = None,
-                     stop: asyncio.Event | None = None) -> None:  # fmt: skip
-    """Serve until SIGINT/SIGTERM (or `stop`), then close browsers and upstream cleanly."""
+                     stop: asyncio.Event | None = None, *,
+                     api_token: Secret = NO_TOKEN) -> None:  # fmt: skip
+    """Serve until SIGINT/SIGTERM (or `stop`), then close browsers and upstream cleanly.
+
+    Raises ConfigError, before contacting the exchange, for a host outside loopback without
+    `api_token`.
+    """
+    host = check_bind(host, api_token, "the bridge")
     await hub.load_symbols()
     bridge = BridgeServer(hub)
     stop = stop or asyncio.Event()
@@ -128,8 +183,9 @@ async def run_bridge(hub: Hub, host: str, port: int, ready: asyncio.Event | None
 class BridgeThread:
     """The bridge on its own event loop in a background thread (for `python run.py`)."""
 
-    def __init__(self, hub: Hub, host: str, port: int) -> None:
+    def __init__(self, hub: Hub, host: str, port: int, *, api_token: Secret = NO_TOKEN) -> None:
         self.hub, self.host, self.port = hub, host, port
+        self._api_token = api_token
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
@@ -148,8 +204,9 @@ class BridgeThread:
     async def _main(self) -> None:
         self._stop = asyncio.Event()
         ready = asyncio.Event()
-        serving = asyncio.create_task(run_bridge(self.hub, self.host, self.port, ready,
-                                                 self._stop))  # fmt: skip
+        serving = asyncio.create_task(
+            run_bridge(self.hub, self.host, self.port, ready, self._stop, api_token=self._api_token)
+        )
         await ready.wait()
         self._ready.set()
         await serving

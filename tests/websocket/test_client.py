@@ -6,9 +6,24 @@ import numpy as np
 import pytest
 import requests
 
+from core.exchange.demo.streams import MAX_MESSAGES_PER_S
 from core.exchange.klines import klines_to_frame
 from core.exchange.rest import BinanceRest
-from websocket.client import KlineStreamClient, combined_url, stream_name
+from tests.websocket.helpers import (
+    FIFTY_OTHERS,
+    busiest_second,
+    control_arrivals,
+    demo_streams,
+    stream_hub,
+    until,
+)
+from websocket.client import (
+    KlineStreamClient,
+    SendWindow,
+    combined_url,
+    next_control,
+    stream_name,
+)
 
 MINUTE = 60_000
 
@@ -141,3 +156,89 @@ def test_more_than_200_streams_on_one_connection_is_refused():
             await client.subscribe("ONEMOREUSDT", "1m")
 
     _run(scenario())
+
+
+def test_50_concurrent_subscribes_and_unsubscribes_keep_under_10_messages_a_second(demo_exchange):
+    sink = Collector()
+    hub = stream_hub(demo_exchange)
+    kept = {stream_name("BTCUSDT", "1m")}
+    every = kept | {stream_name(*pair) for pair in FIFTY_OTHERS}
+
+    async def streams_are(wanted):
+        return await demo_streams(demo_exchange) == [wanted]
+
+    async def scenario():
+        client = KlineStreamClient(
+            demo_exchange.ws_url, demo_exchange.rest_url, sink.candle, sink.state
+        )
+        await client.subscribe("BTCUSDT", "1m")
+        task = asyncio.create_task(client.run())
+        await until(lambda: streams_are(kept), "the first connection")
+        await asyncio.gather(*(client.subscribe(*pair) for pair in FIFTY_OTHERS))
+        await until(lambda: streams_are(every), "51 streams on the demo exchange")
+        await asyncio.gather(*(client.unsubscribe(*pair) for pair in FIFTY_OTHERS))
+        await until(lambda: streams_are(kept), "50 streams released on the demo exchange")
+        await client.close()
+        await task
+        return client, await control_arrivals(demo_exchange)
+
+    client, times = _run(scenario())
+    assert hub.rate_closes == 0  # never closed 1008 "too many requests"
+    assert client.stats.reconnects == 0 and sink.states == ["conectado"]
+    assert client.streams == ["btcusdt@kline_1m"]
+    assert max(busiest_second(t) for t in times.values()) <= MAX_MESSAGES_PER_S
+    # One connection; each burst of 50 changes travels in one message.
+    assert [len(t) for t in times.values()] == [2]
+
+
+def _send_times(window, now, steps):
+    """When sends happen if the caller is ready `step` seconds after each previous one."""
+    start, sends = now[0], []
+    for step in steps:
+        now[0] += step
+        now[0] += window.wait_s()
+        window.record()
+        sends.append(round(now[0] - start, 6))
+    return sends
+
+
+def test_the_send_window_allows_limit_sends_in_any_second_of_its_clock():
+    now = [100.0]
+    window = SendWindow(3, 1.0, clock=lambda: now[0])
+    steps = (0.0, 0.1, 0.1, 0.1, 0.0, 0.0, 0.0, 2.0)
+    assert _send_times(window, now, steps) == [0.0, 0.1, 0.2, 1.0, 1.1, 1.2, 2.0, 4.0]
+
+
+def test_the_send_window_spaces_sends_out():
+    now = [100.0]
+    window = SendWindow(3, 1.0, spacing_s=0.25, clock=lambda: now[0])
+    steps = (0.0, 0.0, 0.0, 0.0, 0.1, 0.5)
+    assert _send_times(window, now, steps) == [0.0, 0.25, 0.5, 1.0, 1.25, 1.75]
+
+
+def test_control_messages_unsubscribe_first_and_batch_every_pending_change():
+    full = [f"s{i}@kline_1m" for i in range(200)]
+    wanted = full[:150] + [f"n{i}@kline_1m" for i in range(50)]
+    assert next_control(full, wanted) == ("UNSUBSCRIBE", sorted(full[150:]))
+    assert next_control(full[:150], wanted) == ("SUBSCRIBE", wanted[150:])
+    assert next_control(wanted, reversed(wanted)) is None
+    assert next_control([], ["a", "b"]) == ("SUBSCRIBE", ["a", "b"])
+
+
+def test_a_failing_gap_repair_reconnects_instead_of_ending_the_client(demo_exchange):
+    """REST down while the stream is up: the repair fails, the client retries, never dies."""
+    sink = Collector()
+    closed_rest = "http://127.0.0.1:9"  # nothing listens: every repair raises ExchangeError
+
+    async def scenario():
+        client = KlineStreamClient(demo_exchange.ws_url, closed_rest, sink.candle, sink.state)
+        await client.subscribe("BTCUSDT", "1m", after=0)
+        task = asyncio.create_task(client.run())
+        await until(lambda: sink.states.count("reconectando") >= 2, "two reconnects", 40)
+        alive = not task.done()
+        await client.close()
+        await task
+        return alive
+
+    assert _run(scenario()), "the client's run() ended on a failed repair"
+    assert sink.states.count("conectado") >= 2

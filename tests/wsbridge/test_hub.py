@@ -1,6 +1,7 @@
 """The bridge over real sockets against the demo exchange at 60x: sharing, repair, isolation."""
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -9,9 +10,18 @@ import numpy as np
 import requests
 from websockets.asyncio.client import connect
 
+from core.exchange.demo.streams import MAX_MESSAGES_PER_S
 from core.exchange.rest import BinanceRest
 from core.repository import Database
 from estrategias.factory import crear_estrategia
+from tests.websocket.helpers import (
+    FIFTY_OTHERS,
+    busiest_second,
+    control_arrivals,
+    demo_streams,
+    stream_hub,
+    until,
+)
 from wsbridge.hub import Hub
 from wsbridge.server import run_bridge
 
@@ -267,3 +277,41 @@ def test_a_client_stalled_too_long_is_dropped(demo_exchange, tmp_path):
     health, updates = _run(scenario())
     assert health["clientes"] == 1  # the dropped one is gone, the active one stays
     assert [m for m in updates if m["tipo"] == "vela"]
+
+
+def test_50_browsers_joining_and_leaving_at_once_keep_upstream_under_the_rate_limit(
+    demo_exchange, tmp_path
+):
+    kept = {"btcusdt@kline_1m"}
+    every = kept | {f"{s.lower()}@kline_{i}" for s, i in FIFTY_OTHERS}
+
+    async def upstream_is(wanted):
+        return await demo_streams(demo_exchange) == [wanted]
+
+    async def scenario():
+        hub, stop, task = await _bridge(demo_exchange, tmp_path)
+        seen = []
+        async with connect(_url(hub)) as watcher:
+            reader = asyncio.create_task(_collect(watcher, 80, seen))
+            await until(lambda: hub.upstream_state == "conectado", "the upstream connection")
+            async with contextlib.AsyncExitStack() as browsers:
+                sockets = await asyncio.gather(
+                    *(browsers.enter_async_context(connect(_url(hub, *p))) for p in FIFTY_OTHERS)
+                )
+                firsts = [json.loads(m) for m in await asyncio.gather(*(b.recv() for b in sockets))]
+                await until(lambda: upstream_is(every), "51 streams upstream")
+            # All 50 left at once: their streams are released together after the grace.
+            await until(lambda: upstream_is(kept), "50 streams released upstream")
+            subscriptions = set(hub.subscriptions)
+            reader.cancel()
+        reconnects = sum(client.stats.reconnects for client, _ in hub.upstreams)
+        stop.set()
+        await task
+        return firsts, seen, subscriptions, reconnects, await control_arrivals(demo_exchange)
+
+    firsts, seen, subscriptions, reconnects, times = _run(scenario())
+    assert [m["tipo"] for m in firsts] == ["snapshot"] * 50
+    assert stream_hub(demo_exchange).rate_closes == 0 and reconnects == 0
+    assert not [m for m in seen if m["tipo"] == "estado" and m["estado"] == "reconectando"]
+    assert subscriptions == {("BTCUSDT", "1m")}
+    assert max(busiest_second(t) for t in times.values()) <= MAX_MESSAGES_PER_S

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import time
 from collections import deque
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -25,6 +26,14 @@ QUEUE_LIMIT = 4096
 # At very high speeds several candles close within one tick; beyond this, clients backfill.
 MAX_FINALS_PER_TICK = 100
 _METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
+RECEIVED_KEPT = 10_000  # control messages remembered for inspection (tests, the console)
+
+
+class Received(NamedTuple):
+    """One message a client sent on its stream connection, stamped when the server read it."""
+
+    at: float  # time.monotonic()
+    connection: int  # Connection.number
 
 
 class RequestError(Exception):
@@ -38,8 +47,11 @@ class RequestError(Exception):
 class Connection:
     """One client WebSocket: its streams, payload style and bounded outgoing queue."""
 
-    def __init__(self, ws: web.WebSocketResponse, request: web.Request, combined: bool) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, request: web.Request, combined: bool, number: int = 0
+    ) -> None:
         self.ws, self.request, self.combined = ws, request, combined
+        self.number = number  # unique per StreamHub, unlike id(), which is reused
         self.streams: dict[str, None] = {}  # ordered set, as LIST_SUBSCRIPTIONS reports it
         self.queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_LIMIT)
         self._received: deque[float] = deque()
@@ -144,6 +156,17 @@ class StreamHub:
         self.connections: set[Connection] = set()
         self.tickers: dict[str, StreamTicker] = {}
         self.paused = False
+        self.received: deque[Received] = deque(maxlen=RECEIVED_KEPT)
+        self.rate_closes = 0  # connections closed 1008 for sending over 10 messages a second
+        self._numbers = itertools.count(1)
+
+    def connection(
+        self, ws: web.WebSocketResponse, request: web.Request, combined: bool
+    ) -> Connection:
+        """A new Connection, numbered and registered."""
+        connection = Connection(ws, request, combined, next(self._numbers))
+        self.connections.add(connection)
+        return connection
 
     def parse(self, stream: Any) -> tuple[str, str] | None:
         """(symbol, interval) of a valid `<symbol>@kline_<interval>` name, else None."""
@@ -288,8 +311,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     # No permessage-deflate: compressing per connection would undo encoding each event once.
     ws = web.WebSocketResponse(heartbeat=hub.ping_interval_s, compress=False)
     await ws.prepare(request)
-    connection = Connection(ws, request, is_combined)
-    hub.connections.add(connection)
+    connection = hub.connection(ws, request, is_combined)
     writer = asyncio.ensure_future(connection.write_loop())
     loop = asyncio.get_running_loop()
     expiry = loop.call_later(hub.max_connection_s, _expire, connection)
@@ -306,7 +328,10 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
 
 async def _serve(hub: StreamHub, connection: Connection) -> None:
     async for message in connection.ws:
+        hub.received.append(Received(time.monotonic(), connection.number))
         if connection.over_rate():
+            hub.rate_closes += 1
+            log.warning("closing a WebSocket client over %d messages/s", MAX_MESSAGES_PER_S)
             await connection.ws.close(
                 code=WSCloseCode.POLICY_VIOLATION, message=b"too many requests"
             )
