@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from config.errors import KryptelionError
-from config.settings import Settings, load_settings
+from config.settings import Settings, check_bind, load_settings, url_host
 
 log = logging.getLogger("kryptelion")
 
@@ -96,18 +96,22 @@ def _print_table(rows: list[dict[str, object]]) -> None:
 
 def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
     """Download candles for every symbol x interval; print a summary table; 1 if any failed."""
+    from core.exchange.demo import ensure_demo_exchange
+    from data.common import database_for
     from data.updater import DownloadError, obtener_datos_historicos
 
+    ensure_demo_exchange(settings)
     try:
-        summaries = obtener_datos_historicos(
-            args.symbols,
-            args.intervals,
-            args.db or settings.database_url,
-            args.start,
-            args.end,
-            rest_url=settings.binance_rest_url,
-            lookback_days=args.lookback_days,
-        )
+        with database_for(args.db, settings) as db:
+            summaries = obtener_datos_historicos(
+                args.symbols,
+                args.intervals,
+                db,
+                args.start,
+                args.end,
+                rest_url=settings.binance_rest_url,
+                lookback_days=args.lookback_days,
+            )
     except DownloadError as error:
         _print_table([s.as_row() for s in error.summaries.values()])
         raise
@@ -116,18 +120,14 @@ def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    """Export one stream to CSV or JSON and say where it went."""
+    """Export one stream to CSV or JSON and say where it went (stored candles: no market)."""
+    from data.common import database_for
     from data.exporter import exportar_datos
 
-    path = exportar_datos(
-        args.symbol.upper(),
-        args.interval,
-        args.formato,
-        args.salida,
-        args.start,
-        args.end,
-        db=args.db or settings.database_url,
-    )
+    with database_for(args.db, settings) as db:
+        path = exportar_datos(
+            args.symbol.upper(), args.interval, args.formato, args.salida, args.start, args.end, db
+        )
     print(f"exported to {path}")
     return 0
 
@@ -155,16 +155,19 @@ def _risk_arg(value: str | None) -> float | str | None:
 def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     """Load (downloading what is missing) the candles, run the strategy, print its metrics."""
     from backtesting.simulador import ejecutar_backtest
-    from core.repository import Database
+    from core.exchange.demo import ensure_demo_exchange
+    from data.common import database_for
     from data.updater import obtener_datos_historicos
     from estrategias.factory import crear_estrategia
 
     strategy = crear_estrategia(args.strategy, **dict(args.param))
-    db = Database(args.db or settings.database_url)
-    obtener_datos_historicos(
-        [args.symbol], [args.interval], db, args.start, args.end, rest_url=settings.binance_rest_url
-    )
-    velas = db.candles.read_frame(args.symbol, args.interval, args.start, args.end)
+    ensure_demo_exchange(settings)
+    with database_for(args.db, settings) as db:
+        url = settings.binance_rest_url
+        obtener_datos_historicos(
+            [args.symbol], [args.interval], db, args.start, args.end, rest_url=url
+        )
+        velas = db.candles.read_frame(args.symbol, args.interval, args.start, args.end)
     result = ejecutar_backtest(
         velas,
         strategy,
@@ -182,7 +185,6 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     report = getattr(strategy, "report", None)
     if report:
         _print_table([{"ml": k, "value": _fmt(v)} for k, v in report.items()])
-    db.close()
     return 0
 
 
@@ -203,19 +205,23 @@ def cmd_demo_exchange(args: argparse.Namespace, settings: Settings) -> int:
         settings.demo_seed if args.seed is None else args.seed,
         weight_budget=args.weight_budget,
         faults=args.faults,
+        api_token=settings.api_token,
     )
     return 0
 
 
 def _serve_web(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """Serve the app with waitress: the one place the web app's socket is opened."""
     from waitress import serve
 
     from app import create_app
 
-    host, port = host or settings.web_host, port or settings.web_port
+    host = check_bind(host or settings.web_host, settings.api_token, "the web app")
+    port = port or settings.web_port
     app = create_app(settings)
     print(
-        f"Kryptelion web and REST API on http://{host}:{port} (docs: /docs) — Ctrl-C to stop.",
+        f"Kryptelion web and REST API on http://{url_host(host)}:{port} (docs: /docs)"
+        " — Ctrl-C to stop.",
         flush=True,
     )
     serve(app, host=host, port=port, threads=8, ident="kryptelion")
@@ -223,13 +229,7 @@ def _serve_web(settings: Settings, host: str | None = None, port: int | None = N
 
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the Flask app with waitress in the foreground."""
-    from config.errors import ConfigError
-    from config.settings import is_loopback
-
-    host = args.host or settings.web_host
-    if not is_loopback(host) and not settings.api_token:
-        raise ConfigError(f"API_TOKEN: required when --host {host} accepts outside connections")
-    _serve_web(settings, host, args.port)
+    _serve_web(settings, args.host, args.port)
     return 0
 
 
@@ -243,14 +243,15 @@ def cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the WebSocket bridge in the foreground (SIGINT/SIGTERM stop it cleanly)."""
     import asyncio
 
-    from config.errors import ConfigError
-    from config.settings import is_loopback
+    from core.exchange.demo import ensure_demo_exchange
     from wsbridge.server import run_bridge
 
-    host = args.host or settings.bridge_host
-    if not is_loopback(host) and not settings.api_token:
-        raise ConfigError(f"API_TOKEN: required when --host {host} accepts outside connections")
-    asyncio.run(run_bridge(_hub(settings), host, args.port or settings.bridge_port))
+    host, port = args.host or settings.bridge_host, args.port or settings.bridge_port
+    # As python -m wsbridge: bind and database checked first, then the demo market if needed.
+    check_bind(host, settings.api_token, "the bridge")
+    hub = _hub(settings)
+    ensure_demo_exchange(settings)
+    asyncio.run(run_bridge(hub, host, port, api_token=settings.api_token))
     return 0
 
 
@@ -261,20 +262,29 @@ def cmd_all(args: argparse.Namespace, settings: Settings) -> int:
     db.close()
     print(f"Kryptelion: database ready at {db.redacted_url()}.")
     if settings.is_demo:
-        from core.exchange.demo import DemoExchangeThread, DemoOptions
+        from core.exchange.demo import ensure_demo_exchange
 
-        options = DemoOptions(speed=settings.demo_speed, seed=settings.demo_seed)
-        DemoExchangeThread(options, settings.demo_host, settings.demo_port).start()
-        print(f"DEMO market at {settings.binance_rest_url}.", flush=True)
+        # Something already serving DEMO_PORT (`run.py demo-exchange`, a test) is used as it is.
+        started = ensure_demo_exchange(settings)
+        how = "" if started else " (already running)"
+        print(f"DEMO market at {settings.binance_rest_url}{how}.", flush=True)
     from wsbridge.server import BridgeThread
 
-    BridgeThread(_hub(settings), settings.bridge_host, settings.bridge_port).start()
+    BridgeThread(
+        _hub(settings), settings.bridge_host, settings.bridge_port, api_token=settings.api_token
+    ).start()
     print(
-        f"Bridge on ws://{settings.bridge_host}:{settings.bridge_port}/?symbol=&interval=",
+        f"Bridge on ws://{url_host(settings.bridge_host)}:{settings.bridge_port}/?symbol=&interval=",
         flush=True,
     )
     _serve_web(settings)
     return 0
+
+
+DB_HELP = (
+    "SQLite file (a bare name such as datos_historicos.db is that file in DATA_DIR) or "
+    "SQLAlchemy URL; default DATABASE_URL"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -319,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=30,
         help="history for a stream with no stored candles (default 30)",
     )
-    update.add_argument("--db", help="SQLite file or SQLAlchemy URL (default: DATABASE_URL)")
+    update.add_argument("--db", help=DB_HELP)
     export = sub.add_parser("export", help="export stored candles to CSV or JSON")
     export.add_argument("symbol")
     export.add_argument("interval", type=_interval_arg)
@@ -327,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--salida", help="output file (default: SYMBOL_INTERVAL[_range].formato)")
     export.add_argument("--start", type=_time_arg, help="ISO date or epoch ms (UTC)")
     export.add_argument("--end", type=_time_arg, help="exclusive, ISO date or epoch ms (UTC)")
-    export.add_argument("--db", help="SQLite file or SQLAlchemy URL (default: DATABASE_URL)")
+    export.add_argument("--db", help=DB_HELP)
     backtest = sub.add_parser("backtest", help="run a backtest and print its metrics")
     backtest.add_argument("--symbol", required=True, type=str.upper)
     backtest.add_argument("--interval", required=True, type=_interval_arg)
@@ -350,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--stop-loss", help="fraction (0.02) or ATR multiple (2atr)")
     backtest.add_argument("--take-profit", help="fraction (0.04) or ATR multiple (3atr)")
     backtest.add_argument("--funding", type=float, help="constant funding rate per 8 h")
-    backtest.add_argument("--db", help="SQLite file or SQLAlchemy URL (default: DATABASE_URL)")
+    backtest.add_argument("--db", help=DB_HELP)
     demo = sub.add_parser("demo-exchange", help="run the local Binance-compatible demo exchange")
     demo.add_argument("--host", help="default DEMO_HOST (127.0.0.1)")
     demo.add_argument("--port", type=int, help="default DEMO_PORT (9100)")

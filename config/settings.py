@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -29,6 +30,16 @@ MARKET_URLS = {
 # `wss://fstream.binance.com/ws`); the client builds the current `/market/...` paths itself.
 _WS_LEGACY_TAILS = ("/market/stream", "/market/ws", "/market", "/stream", "/ws")
 _DB_URL = re.compile(r"^(sqlite|postgresql\+psycopg|postgresql|postgres)://")
+# A URL's password runs from `user:` to the last `@` of the URL, so one holding a raw `@`, `:` or
+# `/` is hidden whole (a URL never holds whitespace: that ends it inside a message).
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/?#@]*:)\S*@")
+_QUERY_PASSWORD = re.compile(r"([?&](?:password|passwd|pwd)=)[^&#\s]*", re.IGNORECASE)
+# user[:password]@host[:port]/database...: the credentials end at the last `@` before the host.
+_DB_CREDENTIALS = re.compile(
+    r"(?P<user>[^:/?#@]*)(?::(?P<password>.*))?@(?P<rest>[^/?#@]*/.*)", re.S
+)
+_URL_UNSAFE = {"@": "%40", "/": "%2F", "?": "%3F", "#": "%23"}
+_HOST = re.compile(r"[A-Za-z0-9.\-:]+")
 
 
 class Secret:
@@ -58,6 +69,9 @@ class Secret:
     __str__ = __repr__
 
 
+NO_TOKEN = Secret("")  # the default of every server: loopback binds only
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class Settings:
     """Everything configurable, checked once at start-up and passed to whoever needs it."""
@@ -81,6 +95,8 @@ class Settings:
     demo_seed: int = 42
     api_token: Secret = Secret("")
     log_level: str = "INFO"
+    backtest_workers: int = 0  # 0: one per core
+    backtest_max_download: int = 200_000
 
     @property
     def is_demo(self) -> bool:
@@ -90,15 +106,30 @@ class Settings:
         parts = []
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "database_url":
+            if isinstance(value, str):
                 value = redact_url(value)
             parts.append(f"{f.name}={value!r}")
         return f"Settings({', '.join(parts)})"
 
 
-def redact_url(url: str) -> str:
-    """`url` with any password replaced by `***`, safe for logs and errors."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+def redact_url(text: str) -> str:
+    """`text` (a URL or a message holding URLs) with every URL password replaced by `***`.
+
+    The one redaction used wherever a URL reaches a message, an exception, a log or a response;
+    a `password=` query parameter is hidden too.
+    """
+    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+
+
+def quote_database_password(url: str) -> str:
+    """`url` with the `@`, `/`, `?` and `#` of its password percent-encoded, so SQLAlchemy and
+    urllib read the password the user wrote instead of cutting it at its first `@` or `/`."""
+    scheme, sep, tail = url.partition("://")
+    match = _DB_CREDENTIALS.fullmatch(tail)
+    if not sep or match is None or match["password"] is None:
+        return url
+    password = "".join(_URL_UNSAFE.get(char, char) for char in match["password"])
+    return f"{scheme}://{match['user']}:{password}@{match['rest']}"
 
 
 def _choice(env: Mapping[str, str], key: str, allowed: tuple[str, ...], default: str) -> str:
@@ -119,21 +150,64 @@ def _port(env: Mapping[str, str], key: str, default: int) -> int:
     return int(raw)
 
 
+def _plain_host(host: str) -> str | None:
+    """`host` as a socket binds it (an IPv6 address loses its URL brackets); None if malformed."""
+    host = host.strip()
+    if host.startswith("[") and host.endswith("]") and ":" in host:
+        host = host[1:-1]
+    return host if _HOST.fullmatch(host) else None
+
+
 def _host(env: Mapping[str, str], key: str, default: str) -> str:
     value = env.get(key, "").strip() or default
-    if not re.fullmatch(r"[A-Za-z0-9.\-:]+", value):
+    plain = _plain_host(value)
+    if plain is None:
         raise ConfigError(f"{key}: {value!r} is not a host name or IP address")
-    return value
+    return plain
 
 
 def is_loopback(host: str) -> bool:
-    """True when `host` only accepts connections from this machine."""
-    if host == "localhost":
+    """True when `host` only accepts connections from this machine: any address of 127.0.0.0/8
+    (also in the short forms the OS binds, such as 127.1), ::1 (bracketed or not), localhost."""
+    plain = _plain_host(host)
+    if plain is None:
+        return False
+    if plain.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(plain).is_loopback
     except ValueError:
+        pass
+    if ":" in plain:
         return False
+    try:
+        # Read a short IPv4 form (127.1, 2130706433, 0x7f.1) the way bind() will.
+        return socket.inet_aton(plain)[0] == 127
+    except OSError:
+        return False
+
+
+def check_bind(host: str, api_token: Secret, server: str) -> str:
+    """The address to bind for `host` (an IPv6 address without brackets), checked for `server`
+    (e.g. "the bridge"): every server calls this just before it opens its socket.
+
+    Raises ConfigError for a malformed host, and when `host` accepts outside connections (not
+    127.0.0.0/8, ::1 or localhost) while API_TOKEN is empty.
+    """
+    plain = _plain_host(host)
+    if plain is None:
+        raise ConfigError(f"{server}: {host!r} is not a host name or IP address")
+    if not api_token and not is_loopback(plain):
+        raise ConfigError(
+            f"API_TOKEN: required to serve {server} on {plain}, which accepts outside "
+            "connections (set API_TOKEN, or bind 127.0.0.1)"
+        )
+    return plain
+
+
+def url_host(host: str) -> str:
+    """`host` as written inside a URL: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
 
 
 def _url(env: Mapping[str, str], key: str, schemes: tuple[str, ...]) -> str:
@@ -142,7 +216,7 @@ def _url(env: Mapping[str, str], key: str, schemes: tuple[str, ...]) -> str:
         return ""
     parts = urlsplit(value)
     if parts.scheme not in schemes or not parts.hostname:
-        raise ConfigError(f"{key}: {value!r} is not a {'/'.join(schemes)} URL")
+        raise ConfigError(f"{key}: {redact_url(value)!r} is not a {'/'.join(schemes)} URL")
     return value
 
 
@@ -168,11 +242,12 @@ def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
         path = raw[len("sqlite:///") :] if raw.startswith("sqlite:///") else ""
         if not path:
             raise ConfigError(
-                f"DATABASE_URL: {raw!r} names no file (use sqlite:///path/to/file.db)"
+                f"DATABASE_URL: {redact_url(raw)!r} names no file (use sqlite:///path/to/file.db)"
             )
         if path != ":memory:" and not Path(path).is_absolute():
             return f"sqlite:///{PROJECT_ROOT / path}"
         return raw
+    raw = quote_database_password(raw)
     parts = urlsplit(raw)
     try:
         parts.port  # noqa: B018 - raises ValueError on a malformed port
@@ -196,12 +271,22 @@ def _number(env: Mapping[str, str], key: str, default: float, kind: type) -> flo
     return value
 
 
+def _count(env: Mapping[str, str], key: str, default: int, low: int, high: int) -> int:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ConfigError(f"{key}: {raw!r} is not a whole number from {low} to {high}")
+    return int(raw)
+
+
 def _market_urls(
     env: Mapping[str, str], market: str, demo_host: str, demo_port: int
 ) -> tuple[str, str]:
     if market == "demo":
         # The demo market always means our local exchange, whatever URLs an old .env still holds.
-        return f"http://{demo_host}:{demo_port}", f"ws://{demo_host}:{demo_port}"
+        host = url_host(demo_host)
+        return f"http://{host}:{demo_port}", f"ws://{host}:{demo_port}"
     rest_default, ws_default = MARKET_URLS[market]
     rest = _url(env, "BINANCE_REST_URL", ("http", "https")) or rest_default
     ws = _url(env, "BINANCE_WS_URL", ("ws", "wss")) or ws_default
@@ -242,9 +327,10 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
     web_host = _host(env, "WEB_HOST", "127.0.0.1")
     bridge_host = _host(env, "BRIDGE_HOST", "127.0.0.1")
     api_token = Secret(env.get("API_TOKEN", "").strip())
-    for key, host in (("WEB_HOST", web_host), ("BRIDGE_HOST", bridge_host)):
-        if not is_loopback(host) and not api_token:
-            raise ConfigError(f"API_TOKEN: required when {key}={host} accepts outside connections")
+    servers = (("the web app", "WEB_HOST", web_host), ("the bridge", "BRIDGE_HOST", bridge_host),
+               ("the demo exchange", "DEMO_HOST", demo_host))  # fmt: skip
+    for server, key, host in servers:
+        check_bind(host, api_token, f"{server} ({key})")
     return Settings(
         market=market,
         binance_rest_url=rest_url,
@@ -265,6 +351,8 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         demo_seed=int(_number(env, "DEMO_SEED", 42, int)),
         api_token=api_token,
         log_level=_choice(env, "LOG_LEVEL", LOG_LEVELS, "INFO"),
+        backtest_workers=_count(env, "BACKTEST_WORKERS", 0, 0, 64),
+        backtest_max_download=_count(env, "BACKTEST_MAX_DOWNLOAD", 200_000, 0, 100_000_000),
     )
 
 

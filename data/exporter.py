@@ -86,9 +86,11 @@ def exportar_datos(
     `formato` is `csv` (Binance's 12-column kline layout with a header row, which
     `data.vision.importar_archivo` reads back identically) or `json` (an array of candle objects).
     Without `salida` the file is named after the stream and range in the current folder. `db` is a
-    SQLite path, a SQLAlchemy URL, a `Database`, or None for the configured database. Memory stays
-    flat: rows are read and written in chunks of 100,000. Raises DataError for a bad format, an
-    unknown interval, or a stream with no stored candles.
+    SQLite path, a SQLAlchemy URL, a `Database`, or None for DATABASE_URL; a bare file name such as
+    "datos_historicos.db" is that file in DATA_DIR, i.e. the default database
+    (`data.common.database_target`). Memory stays flat: rows are read and written in chunks of
+    100,000. Raises DataError for a bad format, an unknown interval, or a stream with no stored
+    candles (naming the database it looked in).
     """
     if formato not in FORMATS:
         raise DataError(f"formato {formato!r} is not one of {', '.join(FORMATS)}")
@@ -97,7 +99,10 @@ def exportar_datos(
     end_ms = None if end is None else to_ms(end)  # type: ignore[arg-type]
     with database_for(db) as database:
         if database.candles.count(symbol, interval) == 0:
-            raise DataError(f"no stored candles for {symbol} {interval}: download them first")
+            raise DataError(
+                f"no stored candles for {symbol} {interval} in {database.redacted_url()}: "
+                "download them first"
+            )
         path = (
             Path(salida) if salida else _default_name(symbol, interval, formato, start_ms, end_ms)
         )

@@ -204,7 +204,9 @@ def obtener_datos_historicos(
 ) -> dict[tuple[str, str], StreamSummary]:
     """Download the closed candles of every (symbol, interval) into `db`; return a summary of each.
 
-    `db` is a SQLite file path, a SQLAlchemy URL, a Database or None (the configured database).
+    `db` is a SQLite file, a SQLAlchemy URL, a Database or None (DATABASE_URL); a bare file name
+    such as "datos_historicos.db" is that file in DATA_DIR, i.e. the default database
+    (`data.common.database_target`).
     Times are datetimes, ISO strings or epoch ms, UTC; the range is [start_time, end_time).
     Without `start_time` a stream continues after its newest stored candle, or starts
     `lookback_days` back when it has none; with it, only the candles missing in the range are

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from config.settings import redact_url
 from core.errors import DataError
 from core.exchange.klines import klines_to_frame
 from core.intervals import check_interval, to_ms
@@ -104,9 +105,9 @@ def _fetch(url: str, timeout: float = 60.0) -> bytes | None:
     except urllib.error.HTTPError as error:
         if error.code == 404:
             return None
-        raise DataError(f"{url}: HTTP {error.code}") from None
+        raise DataError(f"{redact_url(url)}: HTTP {error.code}") from None
     except urllib.error.URLError as error:
-        raise DataError(f"{url}: {error.reason}") from None
+        raise DataError(f"{redact_url(url)}: {error.reason}") from None
 
 
 def _verified(url: str) -> bytes | None:
@@ -116,11 +117,11 @@ def _verified(url: str) -> bytes | None:
         return None
     checksum = _fetch(url + ".CHECKSUM")
     if checksum is None:
-        raise DataError(f"{url}: no .CHECKSUM file to verify it against")
+        raise DataError(f"{redact_url(url)}: no .CHECKSUM file to verify it against")
     expected = checksum.split()[0].decode().lower()
     actual = hashlib.sha256(archive).hexdigest()
     if actual != expected:
-        raise DataError(f"{url}: sha256 {actual} does not match .CHECKSUM {expected}")
+        raise DataError(f"{redact_url(url)}: sha256 {actual} does not match .CHECKSUM {expected}")
     return archive
 
 

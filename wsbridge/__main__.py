@@ -8,7 +8,8 @@ import logging
 import sys
 
 from config.errors import KryptelionError
-from config.settings import load_settings
+from config.settings import check_bind, load_settings
+from core.exchange.demo import ensure_demo_exchange
 from wsbridge.hub import Hub
 from wsbridge.server import run_bridge
 
@@ -32,10 +33,16 @@ def main(argv: list[str] | None = None) -> int:
         level=settings.log_level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    hub = Hub.from_settings(settings, [s for s in args.estrategias.split(",") if s])
-    asyncio.run(
-        run_bridge(hub, args.host or settings.bridge_host, args.port or settings.bridge_port)
-    )
+    host, port = args.host or settings.bridge_host, args.port or settings.bridge_port
+    try:
+        # Refuse a public bind and an unusable database before starting anything.
+        check_bind(host, settings.api_token, "the bridge")
+        hub = Hub.from_settings(settings, [s for s in args.estrategias.split(",") if s])
+        ensure_demo_exchange(settings)  # MARKET=demo and none running: one in this process
+        asyncio.run(run_bridge(hub, host, port, api_token=settings.api_token))
+    except KryptelionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

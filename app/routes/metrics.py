@@ -12,6 +12,7 @@ from flask import Blueprint
 
 from app.api import operation
 from app.services import services
+from config.settings import url_host
 from core.intervals import ms_to_iso
 
 bp = Blueprint("metrics", __name__)
@@ -20,11 +21,12 @@ _PROCESS.cpu_percent(None)  # the first reading is always 0: prime it at import
 
 
 def _bridge(host: str, port: int) -> dict[str, Any]:
+    address = f"{url_host(host)}:{port}"
     try:
-        with urllib.request.urlopen(f"http://{host}:{port}/health", timeout=0.5) as reply:
+        with urllib.request.urlopen(f"http://{address}/health", timeout=0.5) as reply:
             return {"estado": "conectado", "salud": json.loads(reply.read())}
     except (OSError, ValueError):
-        return {"estado": "no disponible", "url": f"ws://{host}:{port}/"}
+        return {"estado": "no disponible", "url": f"ws://{address}/"}
 
 
 @operation(bp, "/metrics", "GET", "System metrics: CPU, RAM, uptime, database, bridge")

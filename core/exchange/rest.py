@@ -13,6 +13,7 @@ import requests
 from binance.client import Client
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 
+from config.settings import redact_url
 from core.errors import ExchangeError
 from core.intervals import check_interval
 
@@ -103,6 +104,7 @@ class BinanceRest:
         timeout_s: float = 10.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.shown_url = redact_url(self.base_url)  # what logs and errors show: no password
         self.client = Client(
             api_key, api_secret, ping=False, requests_params={"timeout": timeout_s}
         )
@@ -126,7 +128,7 @@ class BinanceRest:
                     log.warning(
                         "HTTP %s from %s: pausing %.0f s",
                         error.status_code,
-                        self.base_url,
+                        self.shown_url,
                         retry_after,
                     )
                     self.limiter.pause(retry_after)
@@ -145,14 +147,15 @@ class BinanceRest:
                 delay = self.backoff_s * 2**attempt * random.uniform(0.5, 1.5)
                 log.info(
                     "request to %s failed (%s): retry %d in %.2f s",
-                    self.base_url,
+                    self.shown_url,
                     type(failure).__name__,
                     attempt + 1,
                     delay,
                 )
                 time.sleep(delay)
         raise ExchangeError(
-            f"{self.base_url} unreachable after {self.retries + 1} attempts: {failure}"
+            f"{self.shown_url} unreachable after {self.retries + 1} attempts: "
+            + redact_url(str(failure))
         )
 
     def _observe(self, response: Any) -> None:

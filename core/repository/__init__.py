@@ -6,10 +6,11 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from config.settings import redact_url
 from core.repository.backtests import BacktestRepository
 from core.repository.candles import CandleArrays, CandleRepository, Gap, StreamStats
 from core.repository.crossovers import CrossoverRepository
-from core.repository.engine import database_url, make_engine
+from core.repository.engine import database_url, open_engine
 from core.repository.migrate import current_revision, head_revision, upgrade
 from core.repository.orders import OrderRepository
 
@@ -30,7 +31,7 @@ class Database:
 
     def __init__(self, target: str | Path, migrate: bool = True) -> None:
         self.url = database_url(target)
-        self.engine = make_engine(self.url)
+        self.engine = open_engine(self.url)
         if migrate:
             upgrade(self.engine)
         self.candles = CandleRepository(self.engine)
@@ -67,7 +68,7 @@ class Database:
 
     def redacted_url(self) -> str:
         """The URL with its password hidden, for logs and status output."""
-        return make_url(self.url).render_as_string(hide_password=True)
+        return redact_url(self.url)
 
     def close(self) -> None:
         self.engine.dispose()

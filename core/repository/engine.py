@@ -10,22 +10,26 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from sqlalchemy.pool import StaticPool
 
-from core.errors import ConfigError
+from config.settings import quote_database_password, redact_url
+from core.errors import ConfigError, DatabaseError
 
 BUSY_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_S = 10
 
 
 def database_url(target: str | Path) -> str:
     """A SQLAlchemy URL from either a URL or a plain SQLite file path (as the user's examples pass).
 
-    `postgresql://` and `postgres://` mean psycopg 3, the only PostgreSQL driver we ship.
+    `postgresql://` and `postgres://` mean psycopg 3, the only PostgreSQL driver we ship; a
+    password holding `@` or `/` is percent-encoded so that it is read whole.
     """
     text = str(target)
     if "://" not in text:
         return f"sqlite:///{Path(text).expanduser().resolve()}"
+    text = quote_database_password(text)
     for prefix in ("postgresql://", "postgres://"):
         if text.startswith(prefix):
             return "postgresql+psycopg://" + text[len(prefix) :]
@@ -80,12 +84,46 @@ def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ConfigError(f"DATABASE_URL: cannot parse {url!r}") from None
+        raise ConfigError(f"DATABASE_URL: cannot parse {redact_url(url)!r}") from None
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
     if parsed.get_backend_name() != "postgresql":
         raise ConfigError(f"DATABASE_URL: unsupported database {parsed.get_backend_name()!r}")
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # A server that silently drops packets fails within 10 s, not the OS's TCP timeout.
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+    )
+
+
+def open_engine(url: str) -> Engine:
+    """An Engine for `url` that has connected once (so a SQLite file and its folder exist).
+
+    Raises DatabaseError, one line naming DATABASE_URL (password hidden) and the cause, when the
+    server cannot be reached, refuses the login, or the file or its folder cannot be created;
+    ConfigError for a URL SQLAlchemy cannot use.
+    """
+    try:
+        engine = make_engine(url)  # creates a SQLite file's folder
+    except OSError as error:
+        raise _unavailable(url, error) from None
+    try:
+        with engine.connect():
+            pass
+    except (OperationalError, InterfaceError, sqlite3.OperationalError, OSError) as error:
+        engine.dispose()
+        raise _unavailable(url, error) from None
+    return engine
+
+
+def _unavailable(url: str, error: Exception) -> DatabaseError:
+    # The driver's own first line (psycopg, sqlite3, the OS), without SQLAlchemy's wrapping.
+    lines = str(getattr(error, "orig", None) or error).strip().splitlines()
+    cause = lines[0].strip() if lines else type(error).__name__
+    return DatabaseError(f"DATABASE_URL: cannot open {redact_url(url)}: {redact_url(cause)}")
 
 
 @contextmanager

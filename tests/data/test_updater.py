@@ -175,24 +175,25 @@ def test_holes_in_the_exchange_data_are_reported_not_retried_forever(tmp_path):
 
 
 def test_the_users_examples_work_verbatim_in_a_plain_python_session(tmp_path):
-    """No server running: the demo market starts in-process and both README examples work."""
-    import socket
+    """No server running: the demo market starts in-process and both README examples work.
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    The download names "datos_historicos.db" and the export names no database: both are the one
+    default database in DATA_DIR, the file `python run.py` and the pages use.
+    """
+    from tests.conftest import free_port
+
     script = (
         "from data.updater import obtener_datos_historicos\n"
         'r = obtener_datos_historicos(["BTCUSDT"], ["1m", "5m"], "datos_historicos.db")\n'
         "print(r['BTCUSDT', '1m'].written, r['BTCUSDT', '5m'].written)\n"
         "from data.exporter import exportar_datos\n"
-        'exportar_datos("BTCUSDT", "1m", formato="csv", salida="export_btc.csv", '
-        'db="datos_historicos.db")\n'
+        'exportar_datos("BTCUSDT", "1m", formato="csv", salida="export_btc.csv")\n'
     )
     env = {
         "PATH": os.environ["PATH"],
         "PYTHONPATH": str(ROOT),
-        "DEMO_PORT": str(port),
+        "DATA_DIR": str(tmp_path / "datos"),
+        "DEMO_PORT": str(free_port()),
         "DEMO_SPEED": "1",
     }
     result = subprocess.run(
@@ -208,3 +209,8 @@ def test_the_users_examples_work_verbatim_in_a_plain_python_session(tmp_path):
     assert 30 * 1440 - 2 <= one_minute <= 30 * 1440 + 1  # the documented 30-day look-back
     assert 30 * 288 - 1 <= five_minutes <= 30 * 288 + 1
     assert (tmp_path / "export_btc.csv").read_text().count("\n") == one_minute + 1
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.db")) == [
+        Path("datos/datos_historicos.db")
+    ]
+    assert "started a local DEMO exchange" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
 import signal
 import socket
 import threading
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from core.errors import ExchangeError
+from config.settings import NO_TOKEN, Secret, check_bind, is_loopback, url_host
+from core.errors import ConfigError, ExchangeError, KryptelionError
 from core.exchange.demo.server import DemoOptions, create_app
+
+if TYPE_CHECKING:
+    from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -38,26 +44,41 @@ class DemoExchangeServer:
 
     @property
     def rest_url(self) -> str:
-        return f"http://{_url_host(self.host)}:{self.port}"
+        return f"http://{url_host(self.host)}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{_url_host(self.host)}:{self.port}"
+        return f"ws://{url_host(self.host)}:{self.port}"
 
     async def stop(self) -> None:
         """Close every WebSocket (1001) and stop listening."""
         await self._runner.cleanup()
 
 
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
+def _checked_host(host: str, options: DemoOptions, api_token: Secret) -> str:
+    # The fault routes answer anyone, token or not, so they never leave this machine.
+    if options.faults and not is_loopback(host):
+        raise ConfigError(
+            f"--faults: the demo exchange's fault routes have no authentication; serve them on "
+            f"127.0.0.1, not {host}"
+        )
+    return check_bind(host, api_token, "the demo exchange")
 
 
 async def start_demo_exchange(
-    host: str = "127.0.0.1", port: int = 9100, options: DemoOptions | None = None
+    host: str = "127.0.0.1",
+    port: int = 9100,
+    options: DemoOptions | None = None,
+    *,
+    api_token: Secret = NO_TOKEN,
 ) -> DemoExchangeServer:
-    """Start serving in the running loop (port 0: a free port); raises ExchangeError if busy."""
+    """Start serving in the running loop (port 0: a free port).
+
+    Raises ConfigError for a host outside loopback without `api_token` (or at all with the fault
+    routes), ExchangeError when the port is busy.
+    """
     options = options or DemoOptions()
+    host = _checked_host(host, options, api_token)
     sock = _bind(host, port)
     runner = web.AppRunner(create_app(options), access_log=None, shutdown_timeout=2.0)
     await runner.setup()
@@ -82,14 +103,17 @@ def run_demo_exchange(
     *,
     weight_budget: int | None = None,
     faults: bool = False,
+    api_token: Secret = NO_TOKEN,
 ) -> None:
     """Serve until SIGINT or SIGTERM (the `run.py demo-exchange` command)."""
     options = DemoOptions(speed=speed, seed=seed, weight_budget=weight_budget, faults=faults)
-    asyncio.run(_serve_until_signal(host, port, options))
+    asyncio.run(_serve_until_signal(host, port, options, api_token))
 
 
-async def _serve_until_signal(host: str, port: int, options: DemoOptions) -> None:
-    server = await start_demo_exchange(host, port, options)
+async def _serve_until_signal(
+    host: str, port: int, options: DemoOptions, api_token: Secret
+) -> None:
+    server = await start_demo_exchange(host, port, options, api_token=api_token)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -109,10 +133,16 @@ class DemoExchangeThread:
     """
 
     def __init__(
-        self, options: DemoOptions | None = None, host: str = "127.0.0.1", port: int = 0
+        self,
+        options: DemoOptions | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        api_token: Secret = NO_TOKEN,
     ) -> None:
         self.options = options or DemoOptions()
         self.host, self.port = host, port
+        self._api_token = api_token
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: DemoExchangeServer | None = None
         self._thread: threading.Thread | None = None
@@ -121,17 +151,20 @@ class DemoExchangeThread:
 
     @property
     def rest_url(self) -> str:
-        return f"http://{_url_host(self.host)}:{self.port}"
+        return f"http://{url_host(self.host)}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{_url_host(self.host)}:{self.port}"
+        return f"ws://{url_host(self.host)}:{self.port}"
 
     def start(self, timeout_s: float = 10.0) -> DemoExchangeThread:
-        """Start serving; raises ExchangeError if it could not listen in time."""
+        """Start serving; raises what start_demo_exchange raised, or ExchangeError on a timeout."""
         self._thread = threading.Thread(target=self._run, name="demo-exchange", daemon=True)
         self._thread.start()
-        if not self._ready.wait(timeout_s) or self._error is not None:
+        ready = self._ready.wait(timeout_s)
+        if isinstance(self._error, KryptelionError):
+            raise self._error
+        if not ready or self._error is not None:
             raise ExchangeError(f"demo exchange did not start: {self._error}")
         return self
 
@@ -140,9 +173,9 @@ class DemoExchangeThread:
         asyncio.set_event_loop(loop)
         try:
             self._server = loop.run_until_complete(
-                start_demo_exchange(self.host, self.port, self.options)
+                start_demo_exchange(self.host, self.port, self.options, api_token=self._api_token)
             )
-            self.port = self._server.port
+            self.host, self.port = self._server.host, self._server.port
         except BaseException as error:  # reported to start() in the caller's thread
             self._error = error
             self._ready.set()
@@ -169,3 +202,47 @@ class DemoExchangeThread:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+_ensure_lock = threading.Lock()
+
+
+def ensure_demo_exchange(settings: Settings) -> DemoExchangeThread | None:
+    """With MARKET=demo and nothing listening on DEMO_HOST:DEMO_PORT, start one in this process.
+
+    Every entry point that needs the market calls this first, so the examples work offline with
+    nothing else running. Returns the started exchange (stopped cleanly when the interpreter
+    exits) or None: another market, or something already listens there and is used as it is.
+    Logs one WARNING line when it starts one (shown even where no logging is configured). Raises
+    ExchangeError if the port can be neither used nor bound.
+    """
+    if not settings.is_demo:
+        return None
+    host, port = settings.demo_host, settings.demo_port
+    with _ensure_lock:  # two threads of one process must not both start one
+        if _listening(host, port):
+            return None
+        options = DemoOptions(speed=settings.demo_speed, seed=settings.demo_seed)
+        try:
+            exchange = DemoExchangeThread(options, host, port, api_token=settings.api_token).start()
+        except ExchangeError:
+            if _listening(host, port):  # another process bound it meanwhile: use that one
+                return None
+            raise
+    atexit.register(exchange.stop)
+    log.warning(
+        "MARKET=demo and nothing listened on %s:%d: started a local DEMO exchange at %s in this "
+        "process (it stops with the process)",
+        host,
+        port,
+        exchange.rest_url,
+    )
+    return exchange
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
