@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from app.api import RequestError
+from app.backtest_pool import shared_pool
 from app.schemas import BacktestIn
 from app.services import Services
 from backtesting.simulador import check_distance, ejecutar_backtest
@@ -24,6 +25,7 @@ from estrategias.factory import crear_estrategia
 
 EQUITY_POINTS = 2000
 DAY_MS = 86_400_000
+LOOKBACK_MS = DEFAULT_LOOKBACK_DAYS * DAY_MS
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -39,7 +41,7 @@ def _blame(*fields: str) -> Iterator[None]:
         raise RequestError(400, message, {field: message}) from None
 
 
-def _validate(body: BacktestIn) -> tuple[Strategy, int | None, int | None]:
+def validate(body: BacktestIn) -> tuple[Strategy, int | None, int | None]:
     """Everything checkable before any download: strategy, parameters, dates, SL/TP."""
     params = [f"params.{name}" for name in body.params]
     with _blame(*params, "strategy"):
@@ -62,6 +64,43 @@ def _range(body: BacktestIn, start: int | None, end: int | None) -> tuple[int | 
     return start, end
 
 
+def _download_range(
+    svc: Services, symbol: str, interval: str, start: int | None, end: int | None
+) -> tuple[int, int | None] | None:
+    """The range a backtest downloads before it runs (an end of None: up to the last closed
+    candle), or None when it uses what is stored: no dates and a stream already stored."""
+    if start is None and end is None:
+        if svc.db.candles.count(symbol, interval):
+            return None
+        return svc.rest().server_time() - LOOKBACK_MS, None
+    if start is None:
+        return end - LOOKBACK_MS, end  # type: ignore[operator]
+    return start, end
+
+
+def check_download(svc: Services, body: BacktestIn, start: int | None, end: int | None) -> None:
+    """Refuse (422) a backtest that would download more than BACKTEST_MAX_DOWNLOAD candles,
+    saying how to download them first; a request must not do unbounded work."""
+    window = _download_range(svc, body.symbol, body.interval, start, end)
+    if window is None:
+        return
+    first, stop = window
+    stop = svc.rest().server_time() if stop is None else stop
+    gaps = svc.db.candles.find_gaps(body.symbol, body.interval, first, stop)
+    missing, limit = sum(gap.count for gap in gaps), svc.settings.backtest_max_download
+    if missing > limit:
+        command = (
+            f"python run.py update --symbols {body.symbol} --intervals {body.interval} "
+            f"--start {ms_to_iso(first)} --end {ms_to_iso(stop)}"
+        )
+        raise RequestError(
+            422,
+            f"this backtest would download {missing:,} candles, more than the "
+            f"{limit:,} one request may (BACKTEST_MAX_DOWNLOAD); download them first: {command}",
+            {"start_date": f"{missing} candles to download", "comando": command},
+        )
+
+
 def load_candles(
     svc: Services, symbol: str, interval: str, start: int | None, end: int | None
 ) -> pd.DataFrame:
@@ -71,15 +110,11 @@ def load_candles(
     downloaded when the stream has none.
     """
     db, url = svc.db, svc.settings.binance_rest_url
-    if start is None and end is None:
-        if db.candles.count(symbol, interval) == 0:
-            obtener_datos_historicos(
-                [symbol], [interval], db, rest_url=url, lookback_days=DEFAULT_LOOKBACK_DAYS
-            )
-    else:
-        if start is None:
-            start = end - DEFAULT_LOOKBACK_DAYS * DAY_MS  # type: ignore[operator]
-        obtener_datos_historicos([symbol], [interval], db, start, end, rest_url=url)
+    window = _download_range(svc, symbol, interval, start, end)
+    if window is not None:
+        obtener_datos_historicos([symbol], [interval], db, *window, rest_url=url)
+        if start is not None or end is not None:
+            start = window[0]
     # Only the columns the engine reads: half the work of the full stored row.
     frame = pd.DataFrame(db.candles.read_arrays(symbol, interval, start, end)._asdict())
     if len(frame) < 2:
@@ -111,7 +146,7 @@ def _trade(row: Any) -> Trade:
 
 def run_backtest(svc: Services, body: BacktestIn) -> BacktestRun:
     """Validate the strategy, gather candles, run the engine and store the run."""
-    strategy, start, end = _validate(body)
+    strategy, start, end = validate(body)
     velas = load_candles(svc, body.symbol, body.interval, start, end)
     result = ejecutar_backtest(
         velas, strategy, capital=body.capital, comision=body.comision, slippage=body.slippage,
@@ -130,6 +165,18 @@ def run_backtest(svc: Services, body: BacktestIn) -> BacktestRun:
         equity=tuple(map(tuple, downsample(times, result.equity["equity"].to_numpy()))),
     )  # fmt: skip
     return svc.db.backtests.save(run)
+
+
+def submit_backtest(svc: Services, body: BacktestIn) -> tuple[int, bytes]:
+    """(status, JSON body) of POST /backtest: checked here, run by a backtest worker.
+
+    Raises RequestError before any work for bad fields or too much to download, and 503 when
+    every worker is busy.
+    """
+    _, start, end = validate(body)
+    svc.symbol_rules(body.symbol)  # an unknown symbol is a 400 before anything else
+    check_download(svc, body, start, end)
+    return shared_pool(svc.settings.backtest_workers).run(svc.settings, body)
 
 
 def run_json(run: BacktestRun, with_details: bool = True) -> dict[str, Any]:

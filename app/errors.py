@@ -12,6 +12,7 @@ from core.errors import (
     ConfigError,
     DataError,
     ExchangeError,
+    InvalidOrderError,
     KryptelionError,
     NotFoundError,
     OrderStateError,
@@ -21,6 +22,7 @@ from core.errors import (
 log = logging.getLogger(__name__)
 STATUS: dict[type[KryptelionError], int] = {
     NotFoundError: 404,
+    InvalidOrderError: 422,
     OrderStateError: 409,
     DataError: 400,
     StrategyError: 400,
@@ -45,7 +47,9 @@ def register(app: Flask) -> None:
     @app.errorhandler(KryptelionError)
     def kryptelion(error: KryptelionError) -> Response:
         detail = getattr(error, "detail", None)
-        return error_response(status_of(error), str(error), detail)
+        response = error_response(status_of(error), str(error), detail)
+        response.headers.update(getattr(error, "headers", {}))
+        return response
 
     @app.errorhandler(HTTPException)
     def http(error: HTTPException) -> Response:

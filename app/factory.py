@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from flask import Flask, request
+from flask.json.provider import DefaultJSONProvider
 
 from app import errors
 from app.api import RequestError
@@ -17,6 +19,16 @@ MAX_BODY_BYTES = 64 * 1024
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+class FiniteJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, except that NaN or Infinity raise instead of becoming invalid JSON."""
+
+    sort_keys = False
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        kwargs.setdefault("allow_nan", False)
+        return super().dumps(obj, **kwargs)
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Flask:
     """Build the app for `settings` (default: config/.env + environment) and its database."""
     settings = settings or load_settings()
@@ -24,8 +36,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.database_url)
     app = Flask(__name__)
+    app.json = FiniteJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["kryptelion"] = Services(settings=settings, db=db)
     errors.register(app)
     for module in (health, ordenes, backtest, velas, cruces, metrics, pages):

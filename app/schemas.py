@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
+from core.intervals import MAX_MS
 from core.models import OrderState, OrderType, Side
 
 SYMBOL = Field(pattern=r"^[A-Z0-9]{2,20}$", description="Binance symbol, e.g. BTCUSDT")
 
 
+# Bounds of every number a request may carry (documented in /openapi.json and the README).
+# Body numbers are strict: true is not 1, "5" is not 5; NaN and infinity are refused.
+MAX_QUANTITY = 1e15
+MAX_PRICE = 1e15
+MIN_CAPITAL, MAX_CAPITAL = 1.0, 1e12
+Quantity = Annotated[StrictFloat, Field(gt=0, le=MAX_QUANTITY)]
+Price = Annotated[StrictFloat, Field(gt=0, le=MAX_PRICE)]
+EpochMs = Annotated[StrictInt, Field(ge=0, le=MAX_MS)]
+TimeText = Annotated[StrictStr, Field(min_length=1, max_length=40)]
+Fraction = Annotated[StrictFloat, Field(gt=0, lt=1)]
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Error(BaseModel):
@@ -23,15 +36,19 @@ class Error(BaseModel):
 class OrdenIn(Strict):
     symbol: str = SYMBOL
     lado: Side
-    cantidad: float = Field(gt=0)
-    precio: float | None = Field(default=None, gt=0, description="required for tipo=limite")
+    cantidad: Quantity
+    precio: Price | None = Field(default=None, description="required for tipo=limite")
     tipo: OrderType = OrderType.LIMIT
     estado: Literal["pendiente", "abierta"] = "pendiente"
 
 
 class OrdenUpdate(Strict):
     estado: OrderState
-    cantidad_ejecutada: float | None = Field(default=None, ge=0, description="for parcial")
+    cantidad_ejecutada: Annotated[StrictFloat, Field(ge=0, le=MAX_QUANTITY)] | None = Field(
+        default=None,
+        description="parcial: more than already filled and less than cantidad; "
+        "ejecutada: omitted or equal to cantidad",
+    )
     motivo: str = Field(default="", max_length=200)
 
 
@@ -78,27 +95,30 @@ INTERVAL = Field(
     pattern=r"^(1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d|3d|1w|1M)$",
     description="Binance interval",
 )
-TIME = Field(default=None, description="ISO date/datetime (UTC) or epoch ms")
+TIME = Field(
+    default=None,
+    description=f"ISO date/datetime (UTC) or epoch ms from 0 to {MAX_MS} (year 9999)",
+)
 
 
 class BacktestIn(Strict):
     symbol: str = SYMBOL
     interval: str = INTERVAL
-    strategy: str = Field(default="sma_cruce", description="see GET /estrategias")
-    capital: float = Field(default=10_000, gt=0)
-    start_date: str | int | None = TIME
-    end_date: str | int | None = Field(
+    strategy: StrictStr = Field(default="sma_cruce", description="see GET /estrategias")
+    capital: StrictFloat = Field(default=10_000, ge=MIN_CAPITAL, le=MAX_CAPITAL)
+    start_date: TimeText | EpochMs | None = TIME
+    end_date: TimeText | EpochMs | None = Field(
         default=None, description="a date alone includes that whole day; a datetime is exclusive"
     )
     params: dict[str, Any] = Field(default_factory=dict)
-    comision: float = Field(default=0.0004, ge=0, le=0.01)
-    comision_maker: float | None = Field(default=None, ge=0, le=0.01)
-    slippage: float = Field(default=0.0, ge=0, le=500, description="basis points")
-    apalancamiento: float = Field(default=1, ge=1, le=125)
-    tamano: float = Field(default=1.0, gt=0, le=1)
-    stop_loss: float | str | None = Field(default=None, description="0.02 or '2atr'")
-    take_profit: float | str | None = Field(default=None, description="0.04 or '3atr'")
-    funding: float | None = Field(default=None, ge=-0.01, le=0.01, description="rate per 8 h")
+    comision: StrictFloat = Field(default=0.0004, ge=0, le=0.01)
+    comision_maker: StrictFloat | None = Field(default=None, ge=0, le=0.01)
+    slippage: StrictFloat = Field(default=0.0, ge=0, le=500, description="basis points")
+    apalancamiento: StrictFloat = Field(default=1, ge=1, le=125)
+    tamano: StrictFloat = Field(default=1.0, gt=0, le=1)
+    stop_loss: Fraction | TimeText | None = Field(default=None, description="0.02 or '2atr'")
+    take_profit: Fraction | TimeText | None = Field(default=None, description="0.04 or '3atr'")
+    funding: StrictFloat | None = Field(default=None, ge=-0.01, le=0.01, description="rate per 8 h")
 
 
 class BacktestsQuery(Strict):
@@ -109,8 +129,8 @@ class BacktestsQuery(Strict):
 class VelasQuery(Strict):
     symbol: str = SYMBOL
     interval: str = INTERVAL
-    start: str | None = TIME
-    end: str | None = TIME
+    start: TimeText | None = TIME
+    end: TimeText | None = TIME
     limit: int = Field(default=500, ge=1, le=10_000)
     indicadores: str | None = Field(
         default=None,
@@ -124,5 +144,5 @@ class CrucesQuery(Strict):
     interval: str | None = Field(
         default=None, pattern=r"^(1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d|3d|1w|1M)$"
     )
-    since: str | None = TIME
+    since: TimeText | None = TIME
     limit: int = Field(default=100, ge=1, le=1000)

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from core.errors import DataError
 
 MINUTE_MS = 60_000
+# The last millisecond of year 9999: the latest time a datetime (and our columns) can hold.
+MAX_MS = 253_402_300_799_999
 _FIXED_MS: dict[str, int] = {
     "1m": MINUTE_MS,
     "3m": 3 * MINUTE_MS,
@@ -78,11 +80,11 @@ def to_ms(value: datetime | str | int | float) -> int:
     if isinstance(value, bool):
         raise DataError(f"not a time: {value!r}")
     if isinstance(value, int | float):
-        return int(value)
+        return _in_range(value)
     if isinstance(value, str):
         text = value.strip()
         if text.lstrip("-").isdigit():
-            return int(text)
+            return _in_range(int(text))
         try:
             value = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
@@ -90,8 +92,16 @@ def to_ms(value: datetime | str | int | float) -> int:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        return int(value.timestamp() * 1000)
+        return _in_range(int(value.timestamp() * 1000))
     raise DataError(f"not a time: {value!r}")
+
+
+def _in_range(ms: int | float) -> int:
+    """`ms` as an int when it lies between the epoch and the end of year 9999, else DataError
+    (the range every database column and datetime can hold)."""
+    if not 0 <= ms <= MAX_MS:  # also False for NaN
+        raise DataError(f"epoch ms {ms!r} is outside 0 .. {MAX_MS} (1970 to 9999)")
+    return int(ms)
 
 
 def ms_to_iso(ms: int) -> str:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 
-from core.errors import OrderStateError
+from core.errors import InvalidOrderError, OrderStateError
 from core.models import Order, OrderEvent, OrderState
 
 S = OrderState
+# The public name of the filled quantity, so the API can point at the field.
+FILL_FIELD = "cantidad_ejecutada"
 TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
     S.PENDING: frozenset({S.OPEN, S.CANCELED, S.REJECTED, S.EXPIRED}),
     S.OPEN: frozenset({S.PARTIAL, S.FILLED, S.CANCELED, S.EXPIRED}),
@@ -27,18 +30,30 @@ def allowed_transitions(state: OrderState) -> frozenset[OrderState]:
 
 
 def _check_fill(order: Order, target: OrderState, filled: float | None) -> float:
+    """The filled quantity after the move: a partial fill lies strictly between what was
+    filled and the order's quantity, `ejecutada` means the whole quantity, and any other
+    move leaves it unchanged. Raises InvalidOrderError naming `cantidad_ejecutada`."""
+    if filled is not None and not math.isfinite(filled):
+        raise InvalidOrderError(FILL_FIELD, f"order {order.id}: {filled} is not a finite quantity")
     if target is S.FILLED:
-        return order.quantity if filled is None else filled
+        if filled is not None and filled != order.quantity:
+            raise InvalidOrderError(
+                FILL_FIELD,
+                f"order {order.id}: ejecutada means the whole quantity {order.quantity}, "
+                f"got {filled}",
+            )
+        return order.quantity
     if target is S.PARTIAL:
         if filled is None or not order.filled_quantity < filled < order.quantity:
-            raise OrderStateError(
+            raise InvalidOrderError(
+                FILL_FIELD,
                 f"order {order.id}: a partial fill needs filled_quantity between "
-                f"{order.filled_quantity} and {order.quantity} (exclusive), got {filled}"
+                f"{order.filled_quantity} and {order.quantity} (exclusive), got {filled}",
             )
         return filled
     if filled is not None and filled != order.filled_quantity:
-        raise OrderStateError(
-            f"order {order.id}: {target.value} does not change the filled quantity"
+        raise InvalidOrderError(
+            FILL_FIELD, f"order {order.id}: {target.value} does not change the filled quantity"
         )
     return order.filled_quantity
 
@@ -53,7 +68,8 @@ def transition(
 ) -> tuple[Order, OrderEvent]:
     """Move `order` to `target`, returning the new order and the event that records the move.
 
-    Raises OrderStateError when the table forbids the move or the fill quantity is inconsistent.
+    Raises OrderStateError when the table forbids the move, InvalidOrderError when the fill
+    quantity is inconsistent.
     """
     target = OrderState(target)
     if target not in TRANSITIONS[order.state]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Mapping
@@ -73,10 +74,15 @@ class Param:
                 raise StrategyError(f"{self.name} must be true or false, got {value!r}")
             return value
         try:
+            # true is not 1 and NaN or infinity is no parameter value, whatever Python allows.
+            if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
+                raise ValueError
             if self.kind is int and isinstance(value, float) and not value.is_integer():
                 raise ValueError
             converted = self.kind(value)
-        except (TypeError, ValueError):
+            if isinstance(converted, float) and not math.isfinite(converted):
+                raise ValueError
+        except (TypeError, ValueError, OverflowError):
             raise StrategyError(
                 f"{self.name} must be {self.kind.__name__}, got {value!r}"
             ) from None

@@ -142,18 +142,22 @@ class RunningKryptelion:
     """A real `python run.py` (demo market, bridge, web) on free ports; output after exit."""
 
     ports: dict[str, int]
+    pid: int
     out: str = ""
     err: str = ""
 
 
 @contextmanager
-def running_kryptelion(data_dir: Path) -> Iterator[RunningKryptelion]:
+def running_kryptelion(
+    data_dir: Path, settings: dict[str, str] | None = None
+) -> Iterator[RunningKryptelion]:
     ports = {name: free_port() for name in ("DEMO_PORT", "WEB_PORT", "BRIDGE_PORT")}
     env = {
         "PATH": os.environ["PATH"],
         "PYTHONPATH": str(ROOT),
         "DATA_DIR": str(data_dir),
         **{name: str(port) for name, port in ports.items()},
+        **(settings or {}),
     }
     process = subprocess.Popen(
         [sys.executable, "run.py"],
@@ -163,7 +167,7 @@ def running_kryptelion(data_dir: Path) -> Iterator[RunningKryptelion]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    running = RunningKryptelion(ports)
+    running = RunningKryptelion(ports, process.pid)
     try:
         wait_for(f"http://127.0.0.1:{ports['WEB_PORT']}/health")
         yield running

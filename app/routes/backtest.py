@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response
 
 from app.api import operation
-from app.backtests import run_backtest, run_json
+from app.backtests import run_json, submit_backtest
 from app.schemas import BacktestIn, BacktestsQuery
 from app.services import services
 
@@ -16,12 +16,13 @@ bp = Blueprint("backtest", __name__)
     bp,
     "/backtest",
     "POST",
-    "Run a backtest (downloads missing candles first)",
+    "Run a backtest (downloads missing candles first, up to BACKTEST_MAX_DOWNLOAD)",
     body=BacktestIn,
-    statuses=(201, 400, 404, 415, 422, 502),
+    statuses=(201, 400, 404, 415, 422, 502, 503),
 )
 def create_backtest(body: BacktestIn):  # type: ignore[no-untyped-def]
-    return run_json(run_backtest(services(), body)), 201
+    status, payload = submit_backtest(services(), body)
+    return Response(payload, status, mimetype="application/json")
 
 
 @operation(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from app.api import operation
+from app.api import operation, time_param
 from app.schemas import CrucesQuery
 from app.services import services
-from core.intervals import to_ms
 from core.models import Crossover
 
 bp = Blueprint("cruces", __name__)
@@ -28,7 +27,7 @@ def crossover_json(c: Crossover) -> dict:
 
 @operation(bp, "/cruces", "GET", "Crossovers, newest first", query=CrucesQuery, statuses=(400,))
 def crossovers(query: CrucesQuery):  # type: ignore[no-untyped-def]
-    since = None if query.since is None else to_ms(query.since)
+    since = time_param(query.since, "since")
     found = services().db.crossovers.find(query.symbol, query.interval, since, query.limit)
     return {"cruces": [crossover_json(c) for c in found]}
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from flask import Blueprint
 
-from app.api import RequestError, operation
+from app.api import operation
 from app.schemas import Orden, OrdenesPage, OrdenesQuery, OrdenEvento, OrdenIn, OrdenUpdate
 from app.services import services
 from core.models import Order, OrderEvent, OrderState, OrderType
+from core.rules import check_order
 
 bp = Blueprint("ordenes", __name__)
 ACTOR = "api"
@@ -31,49 +30,21 @@ def event_json(event: OrderEvent) -> dict:
     ).model_dump(mode="json")  # fmt: skip
 
 
-def _multiple(value: Decimal, step: Decimal) -> bool:
-    return step == 0 or value % step == 0
-
-
-def _reject(filter_name: str, message: str, **limits: Decimal) -> RequestError:
-    detail = {"filtro": filter_name, **{k: str(v) for k, v in limits.items()}}
-    return RequestError(422, f"{filter_name}: {message}", detail)
+OPEN_STATES = (OrderState.PENDING, OrderState.OPEN, OrderState.PARTIAL)
 
 
 def check_filters(body: OrdenIn) -> None:
-    """Refuse what the exchange would refuse, naming the filter (tick, step, min notional)."""
-    rules = services().symbol_filters(body.symbol)
-    quantity = Decimal(str(body.cantidad))
-    if not _multiple(quantity, rules["stepSize"]):
-        raise _reject(
-            "LOT_SIZE",
-            f"cantidad {quantity} is not a multiple of stepSize",
-            stepSize=rules["stepSize"],
-        )
-    if not rules["minQty"] <= quantity <= rules["maxQty"]:
-        raise _reject(
-            "LOT_SIZE",
-            f"cantidad {quantity} is outside [minQty, maxQty]",
-            minQty=rules["minQty"],
-            maxQty=rules["maxQty"],
-        )
-    if body.tipo is OrderType.MARKET:
-        return
-    if body.precio is None:
-        raise RequestError(422, "precio is required for a limit order", {"precio": "required"})
-    price = Decimal(str(body.precio))
-    if not _multiple(price, rules["tickSize"]):
-        raise _reject(
-            "PRICE_FILTER",
-            f"precio {price} is not a multiple of tickSize",
-            tickSize=rules["tickSize"],
-        )
-    if price * quantity < rules["notional"]:
-        raise _reject(
-            "MIN_NOTIONAL",
-            f"precio x cantidad = {price * quantity} is below the minimum notional",
-            notional=rules["notional"],
-        )
+    """Refuse what the exchange would refuse (core.rules), naming the filter: 422.
+
+    A limit order here is a record that may be sent later, so PERCENT_PRICE (a band around the
+    price of the moment) is left to whoever sends it; a market order is priced at the last
+    trade for MIN_NOTIONAL, as the exchange would at once.
+    """
+    svc = services()
+    rules = svc.symbol_rules(body.symbol)
+    open_orders = sum(svc.db.orders.count(symbol=body.symbol, state=s) for s in OPEN_STATES)
+    last = svc.last_price(body.symbol) if body.tipo is OrderType.MARKET else None
+    check_order(rules, body.tipo, body.cantidad, body.precio, last, open_orders)
 
 
 @operation(

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 from flask import Blueprint
 
-from app.api import RequestError, operation
+from app.api import RequestError, operation, time_param
 from app.schemas import VelasQuery
 from app.services import services
 from core.errors import ExchangeError
-from core.intervals import interval_ms, to_ms
+from core.intervals import interval_ms
 from data.updater import obtener_datos_historicos
 from indicadores import atr, bollinger, ema, estocastico, macd, obv, rsi, sma, vwap, wma
 
@@ -101,8 +101,9 @@ def _fill(query: VelasQuery, start: int | None, end: int | None, warmup: int) ->
 )
 def candles(query: VelasQuery):  # type: ignore[no-untyped-def]
     specs = _specs(query.indicadores)
-    start = None if query.start is None else to_ms(query.start)
-    end = None if query.end is None else to_ms(query.end)
+    start, end = time_param(query.start, "start"), time_param(query.end, "end")
+    if start is not None and end is not None and start >= end:
+        raise RequestError(400, "start must be before end", {"end": "not after start"})
     warmup = 3 * max((period for _, _, period in specs), default=0)
     warning = _fill(query, start, end, warmup)
     frame = _read(query, start, end)

@@ -7,9 +7,10 @@ import time
 from dataclasses import replace
 from typing import Any, cast
 
+import numpy as np
 from sqlalchemy import Engine, Row, Table, func, insert, select
 
-from core.errors import NotFoundError
+from core.errors import DataError, NotFoundError
 from core.models import BacktestRun, Side, Trade
 from core.repository.engine import read_connection, write_transaction
 from core.repository.tables import BacktestRunRow, BacktestTradeRow
@@ -41,6 +42,22 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+_NUMERIC_TRADE_FIELDS = tuple(f for f in _TRADE_FIELDS if f != "exit_reason")
+
+
+def _check_finite(run: BacktestRun) -> None:
+    parts = {
+        "capital": np.array([run.capital], dtype=float),
+        "equity": np.array([value for _, value in run.equity], dtype=float),
+        "trades": np.array(
+            [[getattr(t, name) for name in _NUMERIC_TRADE_FIELDS] for t in run.trades], dtype=float
+        ),
+    }
+    for name, values in parts.items():
+        if not np.isfinite(values).all():
+            raise DataError(f"backtest not stored: its {name} holds numbers that are not finite")
+
+
 def _run(row: Row, trades: tuple[Trade, ...] = (), with_equity: bool = True) -> BacktestRun:
     return BacktestRun(
         id=row.id,
@@ -67,7 +84,12 @@ class BacktestRepository:
         self._engine = engine
 
     def save(self, run: BacktestRun) -> BacktestRun:
-        """Store a run and its trades in one transaction; returns it with `id` and `created_at`."""
+        """Store a run and its trades in one transaction; returns it with `id` and `created_at`.
+
+        Raises DataError, storing nothing, when the capital, a trade or the equity curve holds a
+        number that is not finite: such a run could never be read back as JSON.
+        """
+        _check_finite(run)
         created = run.created_at or int(time.time() * 1000)
         values = {
             "symbol": run.symbol,

@@ -1,10 +1,12 @@
 """The order state machine: every legal move works and records an event, every other one raises."""
 
+import math
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.errors import OrderStateError
+from core.errors import InvalidOrderError, OrderStateError
 from core.models import Order, OrderState, Side
 from core.state import TRANSITIONS, creation_event, transition
 
@@ -66,15 +68,26 @@ def test_every_illegal_transition_raises(source, target):
 
 def test_partial_fill_must_grow_and_stay_below_quantity():
     order = _order(S.OPEN)
-    with pytest.raises(OrderStateError):
+    with pytest.raises(InvalidOrderError) as missing:
         transition(order, S.PARTIAL, actor="broker")
-    with pytest.raises(OrderStateError):
+    assert missing.value.field == "cantidad_ejecutada"
+    with pytest.raises(InvalidOrderError):
         transition(order, S.PARTIAL, actor="broker", filled_quantity=1.0)
     half, _ = transition(order, S.PARTIAL, actor="broker", filled_quantity=0.5)
-    with pytest.raises(OrderStateError):
+    with pytest.raises(InvalidOrderError):
         transition(half, S.PARTIAL, actor="broker", filled_quantity=0.4)
-    with pytest.raises(OrderStateError):
+    with pytest.raises(InvalidOrderError):
         transition(half, S.CANCELED, actor="api", filled_quantity=0.9)
+
+
+@pytest.mark.parametrize("filled", [999.0, 0.0, 0.4, 0.99, math.inf, math.nan])
+def test_filled_means_the_whole_quantity(filled):
+    half, _ = transition(_order(S.OPEN), S.PARTIAL, actor="broker", filled_quantity=0.5)
+    with pytest.raises(InvalidOrderError, match="cantidad|finite|whole"):
+        transition(half, S.FILLED, actor="broker", filled_quantity=filled)
+    done, event = transition(half, S.FILLED, actor="broker", filled_quantity=1.0)
+    assert done.filled_quantity == event.filled_quantity == 1.0
+    assert transition(half, S.FILLED, actor="broker")[0].filled_quantity == 1.0
 
 
 def test_creation_event_records_the_initial_state():
@@ -92,7 +105,7 @@ def test_random_walks_obey_the_table(targets):
             order, event = transition(
                 order, target, actor="walk", filled_quantity=_fill_for(order, target)
             )
-        except OrderStateError:
+        except (OrderStateError, InvalidOrderError):
             assert not legal
             continue
         assert legal and event.from_state is history[-1] and event.to_state is target
