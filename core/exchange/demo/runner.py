@@ -9,6 +9,7 @@ import logging
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -19,6 +20,7 @@ from core.exchange.demo.server import DemoOptions, create_app
 
 if TYPE_CHECKING:
     from config.settings import Settings
+    from core.exchange.demo.process import DemoExchangeProcess
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +109,20 @@ def run_demo_exchange(
 ) -> None:
     """Serve until SIGINT or SIGTERM (the `run.py demo-exchange` command)."""
     options = DemoOptions(speed=speed, seed=seed, weight_budget=weight_budget, faults=faults)
-    asyncio.run(_serve_until_signal(host, port, options, api_token))
+    asyncio.run(serve_until_signal(host, port, options, api_token))
 
 
-async def _serve_until_signal(
-    host: str, port: int, options: DemoOptions, api_token: Secret
+async def serve_until_signal(
+    host: str,
+    port: int,
+    options: DemoOptions,
+    api_token: Secret,
+    on_ready: Callable[[int], None] | None = None,
 ) -> None:
+    """Serve in the running loop until SIGINT or SIGTERM; `on_ready(port)` once it listens."""
     server = await start_demo_exchange(host, port, options, api_token=api_token)
+    if on_ready is not None:
+        on_ready(server.port)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -207,15 +216,18 @@ class DemoExchangeThread:
 _ensure_lock = threading.Lock()
 
 
-def ensure_demo_exchange(settings: Settings) -> DemoExchangeThread | None:
-    """With MARKET=demo and nothing listening on DEMO_HOST:DEMO_PORT, start one in this process.
+def ensure_demo_exchange(settings: Settings) -> DemoExchangeProcess | None:
+    """With MARKET=demo and nothing listening on DEMO_HOST:DEMO_PORT, start one for this process.
 
     Every entry point that needs the market calls this first, so the examples work offline with
-    nothing else running. Returns the started exchange (stopped cleanly when the interpreter
-    exits) or None: another market, or something already listens there and is used as it is.
-    Logs one WARNING line when it starts one (shown even where no logging is configured). Raises
+    nothing else running. The exchange runs in a child process (its own interpreter lock: serving
+    candles never slows this process) that stops when this process exits, killed or not. Returns
+    it, or None: another market, or something already listens there and is used as it is. Logs
+    one WARNING line when it starts one (shown even where no logging is configured). Raises
     ExchangeError if the port can be neither used nor bound.
     """
+    from core.exchange.demo.process import DemoExchangeProcess
+
     if not settings.is_demo:
         return None
     host, port = settings.demo_host, settings.demo_port
@@ -223,15 +235,16 @@ def ensure_demo_exchange(settings: Settings) -> DemoExchangeThread | None:
         if _listening(host, port):
             return None
         options = DemoOptions(speed=settings.demo_speed, seed=settings.demo_seed)
+        exchange = DemoExchangeProcess(options, host, port, api_token=settings.api_token)
         try:
-            exchange = DemoExchangeThread(options, host, port, api_token=settings.api_token).start()
+            exchange.start()
         except ExchangeError:
             if _listening(host, port):  # another process bound it meanwhile: use that one
                 return None
             raise
     atexit.register(exchange.stop)
     log.warning(
-        "MARKET=demo and nothing listened on %s:%d: started a local DEMO exchange at %s in this "
+        "MARKET=demo and nothing listened on %s:%d: started a local DEMO exchange at %s for this "
         "process (it stops with the process)",
         host,
         port,
