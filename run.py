@@ -27,19 +27,12 @@ def _configure_logging(settings: Settings) -> None:
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
-def _open_database(settings: Settings):  # type: ignore[no-untyped-def]
-    from core.repository import Database
-
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Database(settings.database_url)
-
-
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     """`db upgrade` migrates the schema to head; `db current` shows where the database is."""
     from core.repository import Database
 
     if args.action == "upgrade":
-        db = _open_database(settings)
+        db = Database(settings.database_url)  # a SQLite file's folder is created on opening
         print(f"{db.redacted_url()}: schema at revision {db.revision()} (head {db.head()})")
     else:
         db = Database(settings.database_url, migrate=False)
@@ -215,10 +208,12 @@ def _serve_web(settings: Settings, host: str | None = None, port: int | None = N
     from waitress import serve
 
     from app import create_app
+    from core.exchange.demo import ensure_demo_exchange
 
     host = check_bind(host or settings.web_host, settings.api_token, "the web app")
     port = port or settings.web_port
     app = create_app(settings)
+    ensure_demo_exchange(settings)  # the pages and /velas download candles
     print(
         f"Kryptelion web and REST API on http://{url_host(host)}:{port} (docs: /docs)"
         " — Ctrl-C to stop.",
@@ -257,7 +252,9 @@ def cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_all(args: argparse.Namespace, settings: Settings) -> int:
     """Start everything: database, demo market (MARKET=demo), WebSocket bridge, web app."""
-    db = _open_database(settings)
+    from core.repository import Database
+
+    db = Database(settings.database_url)
     log.info("database ready: %s (revision %s)", db.redacted_url(), db.revision())
     db.close()
     print(f"Kryptelion: database ready at {db.redacted_url()}.")

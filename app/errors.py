@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 from app.api import RequestError
 from core.errors import (
     ConfigError,
+    DatabaseError,
     DataError,
     ExchangeError,
     InvalidOrderError,
@@ -27,6 +28,7 @@ STATUS: dict[type[KryptelionError], int] = {
     DataError: 400,
     StrategyError: 400,
     ExchangeError: 502,
+    DatabaseError: 503,
     ConfigError: 500,
 }
 

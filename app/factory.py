@@ -33,8 +33,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     """Build the app for `settings` (default: config/.env + environment) and its database."""
     settings = settings or load_settings()
     if db is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.database_url)
+        db = Database(settings.database_url)  # a SQLite file's folder is created on opening
     app = Flask(__name__)
     app.json = FiniteJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES

@@ -38,16 +38,13 @@ def database_for(
 ) -> Iterator[Database]:
     """A migrated Database for `db` (see `database_target`), or `db` itself if it is a Database.
 
-    A Database the caller passed stays open; one opened here is closed on exit. DATA_DIR is
-    created when the database lives there.
+    A Database the caller passed stays open; one opened here is closed on exit. A SQLite file's
+    folder (DATA_DIR for a bare name) is created by the engine.
     """
     if isinstance(db, Database):
         yield db
         return
-    settings = settings or load_settings()
-    if db is None or _is_bare_name(db):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    database = Database(database_target(db, settings))
+    database = Database(database_target(db, settings or load_settings()))
     try:
         yield database
     finally:

@@ -140,6 +140,27 @@ def test_the_bridge_alone_starts_the_demo_exchange_and_serves_a_snapshot(tmp_pat
     assert len(_notices(err)) == 1
 
 
+def test_the_web_app_alone_starts_the_demo_exchange_and_serves_fresh_candles(tmp_path):
+    env = _env(tmp_path, WEB_PORT=str(free_port()))
+    process = subprocess.Popen(
+        [sys.executable, "run.py", "web"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{env['WEB_PORT']}"
+        wait_for(f"{base}/health")
+        query = "/velas?symbol=BTCUSDT&interval=1h&start=2024-01-01&end=2024-01-02"
+        answer = json.loads(wait_for(base + query))
+        assert answer["aviso"] is None and len(answer["velas"]) == 24
+    finally:
+        _, err = _stop(process)
+    assert len(_notices(err)) == 1
+
+
 def test_the_stream_smoke_script_starts_the_demo_exchange_and_prints_klines(tmp_path):
     env = _env(tmp_path)
     result = _run(["websocket/test_ws_connection.py", "BTCUSDT", "1m", "3"], env)

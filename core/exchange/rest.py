@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import threading
@@ -15,13 +16,12 @@ from binance.exceptions import BinanceAPIException, BinanceRequestException
 
 from config.settings import redact_url
 from core.errors import ExchangeError
+from core.exchange.limits import DEFAULT_WEIGHT_LIMIT, MAX_KLINES
 from core.intervals import check_interval
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-MAX_KLINES = 1500
-DEFAULT_WEIGHT_LIMIT = 2400
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 
 
@@ -105,9 +105,7 @@ class BinanceRest:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.shown_url = redact_url(self.base_url)  # what logs and errors show: no password
-        self.client = Client(
-            api_key, api_secret, ping=False, requests_params={"timeout": timeout_s}
-        )
+        self.client = _client(api_key, api_secret, timeout_s)
         self.client.FUTURES_URL = self.base_url + "/fapi"
         self.limiter = limiter or WeightLimiter()
         self.retries = retries
@@ -191,6 +189,24 @@ class BinanceRest:
         if end_time is not None:
             params["endTime"] = end_time
         return self._call(klines_weight(limit), lambda: self.client.futures_klines(**params))
+
+
+def _client(api_key: str | None, api_secret: str | None, timeout_s: float) -> Client:
+    """python-binance's Client, without the event loop it creates for each new thread.
+
+    That loop serves only its WebSocket API, which Kryptelion does not use; left open in every
+    web worker thread, it is reported as an error when the interpreter exits.
+    """
+    try:
+        asyncio.get_event_loop()
+        created = False
+    except RuntimeError:  # this thread has no loop: the Client makes one
+        created = True
+    client = Client(api_key, api_secret, ping=False, requests_params={"timeout": timeout_s})
+    if created:
+        asyncio.set_event_loop(None)
+        client.loop.close()
+    return client
 
 
 def _retry_after(response: Any, default: float) -> float:
