@@ -15,7 +15,8 @@ from tqdm import tqdm
 
 from core.errors import DataError, ExchangeError
 from core.exchange.klines import klines_to_frame
-from core.exchange.rest import MAX_KLINES, BinanceRest, WeightLimiter
+from core.exchange.limits import MAX_KLINES
+from core.exchange.rest import BinanceRest, WeightLimiter
 from core.intervals import check_interval, floor_open, interval_ms, ms_to_iso, next_open, to_ms
 from core.repository import Database, Gap
 from data.common import database_for, market_url

@@ -24,13 +24,12 @@ from websockets.exceptions import ConnectionClosed
 from config.settings import redact_url
 from core.errors import ExchangeError
 from core.exchange.klines import frame_candles, klines_to_frame
+from core.exchange.limits import MAX_MESSAGES_PER_S, MAX_STREAMS
 from core.exchange.rest import BinanceRest
 from core.intervals import check_interval, interval_ms
 from core.models import Candle
 
 log = logging.getLogger(__name__)
-MAX_STREAMS = 200  # per connection, Binance's limit
-MAX_MESSAGES_PER_S = 10  # incoming messages per second per connection, Binance's limit
 # Binance's spot docs count ping and pong frames as messages too: one a second is left for them.
 CONTROL_MESSAGES_PER_S = MAX_MESSAGES_PER_S - 1
 # Control messages are also spaced out: network jitter or a busy server reading late cannot bunch

@@ -17,6 +17,7 @@ from websockets.protocol import State
 from config.settings import Settings
 from core.errors import ExchangeError, KryptelionError
 from core.exchange.klines import frame_candles, klines_to_frame
+from core.exchange.limits import MAX_STREAMS
 from core.exchange.rest import BinanceRest
 from core.intervals import INTERVALS
 from core.models import Candle
@@ -24,7 +25,7 @@ from core.repository import Database
 from estrategias.base import LiveStrategy, Strategy, Velas
 from estrategias.factory import crear_estrategia
 from estrategias.sma_cruce import SmaCruce
-from websocket.client import MAX_STREAMS, KlineStreamClient, stream_name
+from websocket.client import KlineStreamClient, stream_name
 
 log = logging.getLogger(__name__)
 SNAPSHOT_CANDLES = 500

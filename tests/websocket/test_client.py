@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import requests
 
-from core.exchange.demo.streams import MAX_MESSAGES_PER_S
 from core.exchange.klines import klines_to_frame
+from core.exchange.limits import MAX_MESSAGES_PER_S
 from core.exchange.rest import BinanceRest
 from tests.websocket.helpers import (
     FIFTY_OTHERS,

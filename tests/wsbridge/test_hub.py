@@ -10,7 +10,7 @@ import numpy as np
 import requests
 from websockets.asyncio.client import connect
 
-from core.exchange.demo.streams import MAX_MESSAGES_PER_S
+from core.exchange.limits import MAX_MESSAGES_PER_S
 from core.exchange.rest import BinanceRest
 from core.repository import Database
 from estrategias.factory import crear_estrategia

@@ -17,11 +17,11 @@ from core.errors import ConfigError
 from core.exchange.demo.market import DemoClock, DemoMarket, KlineBatch
 from core.exchange.demo.streams import HUB, StreamHub, websocket_handler
 from core.exchange.demo.wire import error_body, exchange_info, klines_json
+from core.exchange.limits import MAX_KLINES
 from core.intervals import INTERVALS
 
 log = logging.getLogger(__name__)
 
-MAX_KLINES = 1500
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 _DIGITS = "^[0-9]{1,20}$"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
