@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import replace
+from itertools import chain
+from operator import attrgetter
 from typing import Any, cast
 
-import numpy as np
 from sqlalchemy import Engine, Row, Table, func, insert, select
 
 from core.errors import DataError, NotFoundError
@@ -46,15 +47,14 @@ _NUMERIC_TRADE_FIELDS = tuple(f for f in _TRADE_FIELDS if f != "exit_reason")
 
 
 def _check_finite(run: BacktestRun) -> None:
+    trade_values = chain.from_iterable(map(attrgetter(*_NUMERIC_TRADE_FIELDS), run.trades))
     parts = {
-        "capital": np.array([run.capital], dtype=float),
-        "equity": np.array([value for _, value in run.equity], dtype=float),
-        "trades": np.array(
-            [[getattr(t, name) for name in _NUMERIC_TRADE_FIELDS] for t in run.trades], dtype=float
-        ),
+        "capital": [run.capital],
+        "equity": (value for _, value in run.equity),
+        "trades": trade_values,
     }
     for name, values in parts.items():
-        if not np.isfinite(values).all():
+        if not all(map(math.isfinite, values)):
             raise DataError(f"backtest not stored: its {name} holds numbers that are not finite")
 
 

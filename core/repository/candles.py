@@ -262,6 +262,8 @@ class CandleRepository:
         Without bounds only holes between stored candles count; with bounds the missing head and
         tail of the range count too (that is what a downloader needs to fetch).
         """
+        if start is not None and end is not None and self._complete(symbol, interval, start, end):
+            return []
         times = self._read(symbol, interval, ("open_time",), start, end, None)[0]
         if start is not None:
             first = _align_up(start, interval)
@@ -284,6 +286,18 @@ class CandleRepository:
             Gap(int(missing[a]), int(missing[b]), int(b - a + 1))
             for a, b in zip(run_starts.tolist(), run_ends.tolist(), strict=True)
         ]
+
+
+    def _complete(self, symbol: str, interval: str, start: int, end: int) -> bool:
+        """True when every candle of [start, end) is stored: counted in the index, since open
+        times are unique per stream, without reading them (the common case of a rerun)."""
+        first = _align_up(start, interval)
+        expected = len(_open_times(first, end, interval)) if first < end else 0
+        sql = self._select(("COUNT(*)",), start, end)
+        with read_connection(self._engine) as connection:
+            params = {"symbol": symbol, "interval": interval, "start": start, "end": end}
+            stored = int(_fetch(connection, sql, params)[0][0])
+        return stored == expected
 
 
 def _align_up(ms: int, interval: str) -> int:
