@@ -189,17 +189,17 @@ def _fmt(value: object) -> str:
 
 def cmd_demo_exchange(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the demo exchange in the foreground until Ctrl-C / SIGTERM."""
-    from core.exchange.demo import run_demo_exchange
+    from core.exchange.demo import demo_options, run_demo_exchange
 
-    run_demo_exchange(
-        args.host or settings.demo_host,
-        args.port or settings.demo_port,
-        args.speed or settings.demo_speed,
-        settings.demo_seed if args.seed is None else args.seed,
+    options = demo_options(
+        settings,
+        speed=args.speed or settings.demo_speed,
+        seed=settings.demo_seed if args.seed is None else args.seed,
         weight_budget=args.weight_budget,
         faults=args.faults,
-        api_token=settings.api_token,
     )
+    host, port = args.host or settings.demo_host, args.port or settings.demo_port
+    run_demo_exchange(host, port, options, api_token=settings.api_token)
     return 0
 
 

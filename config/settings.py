@@ -40,6 +40,13 @@ _DB_CREDENTIALS = re.compile(
 )
 _URL_UNSAFE = {"@": "%40", "/": "%2F", "?": "%3F", "#": "%23"}
 _HOST = re.compile(r"[A-Za-z0-9.\-:]+")
+# The offline demo exchange's own account: documented, not secret (it only trades demo money).
+DEFAULT_DEMO_API_KEY = "kryptelion-demo-key"
+DEFAULT_DEMO_API_SECRET = "kryptelion-demo-secret"
+DEFAULT_DEMO_BALANCE = 10_000.0
+# The API keys the demo exchange accepts (Binance's own are 64 letters and digits).
+DEMO_API_KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_MAX_DEMO_BALANCE = 1e12
 
 
 class Secret:
@@ -93,6 +100,9 @@ class Settings:
     demo_port: int = 9100
     demo_speed: float = 1.0
     demo_seed: int = 42
+    demo_api_key: Secret = Secret(DEFAULT_DEMO_API_KEY)
+    demo_api_secret: Secret = Secret(DEFAULT_DEMO_API_SECRET)
+    demo_balance: float = DEFAULT_DEMO_BALANCE
     api_token: Secret = Secret("")
     log_level: str = "INFO"
     backtest_workers: int = 0  # 0: one per core
@@ -280,6 +290,22 @@ def _count(env: Mapping[str, str], key: str, default: int, low: int, high: int) 
     return int(raw)
 
 
+def _demo_account(env: Mapping[str, str]) -> tuple[Secret, Secret, float]:
+    """DEMO_API_KEY, DEMO_API_SECRET and DEMO_BALANCE (the documented defaults when empty)."""
+    key = env.get("DEMO_API_KEY", "").strip() or DEFAULT_DEMO_API_KEY
+    if not DEMO_API_KEY_PATTERN.fullmatch(key):
+        raise ConfigError("DEMO_API_KEY: use 1-64 letters, digits, '-' or '_'")
+    secret = env.get("DEMO_API_SECRET", "").strip() or DEFAULT_DEMO_API_SECRET
+    raw = env.get("DEMO_BALANCE", "").strip()
+    try:
+        balance = float(raw) if raw else DEFAULT_DEMO_BALANCE
+    except ValueError:
+        raise ConfigError(f"DEMO_BALANCE: {raw!r} is not a number") from None
+    if not 0 < balance <= _MAX_DEMO_BALANCE:  # also refuses nan and inf
+        raise ConfigError(f"DEMO_BALANCE: {raw!r} must be > 0 and <= {_MAX_DEMO_BALANCE:g} USDT")
+    return Secret(key), Secret(secret), balance
+
+
 def _market_urls(
     env: Mapping[str, str], market: str, demo_host: str, demo_port: int
 ) -> tuple[str, str]:
@@ -324,6 +350,7 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
     demo_port = _port(env, "DEMO_PORT", 9100)
     rest_url, ws_url = _market_urls(env, market, demo_host, demo_port)
     mode, confirm, api_key, api_secret = _trading(env, market)
+    demo_key, demo_secret, demo_balance = _demo_account(env)
     web_host = _host(env, "WEB_HOST", "127.0.0.1")
     bridge_host = _host(env, "BRIDGE_HOST", "127.0.0.1")
     api_token = Secret(env.get("API_TOKEN", "").strip())
@@ -349,6 +376,9 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         demo_port=demo_port,
         demo_speed=_number(env, "DEMO_SPEED", 1.0, float),
         demo_seed=int(_number(env, "DEMO_SEED", 42, int)),
+        demo_api_key=demo_key,
+        demo_api_secret=demo_secret,
+        demo_balance=demo_balance,
         api_token=api_token,
         log_level=_choice(env, "LOG_LEVEL", LOG_LEVELS, "INFO"),
         backtest_workers=_count(env, "BACKTEST_WORKERS", 0, 0, 64),

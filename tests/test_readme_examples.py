@@ -83,7 +83,7 @@ class ServerKind:
 
 SERVERS = {
     ("run.py",): ServerKind(frozenset({"WEB_PORT", "BRIDGE_PORT"}), True, ("WEB_PORT", "/health")),
-    ("run.py", "web"): ServerKind(frozenset({"WEB_PORT"}), False, ("WEB_PORT", "/health")),
+    ("run.py", "web"): ServerKind(frozenset({"WEB_PORT"}), True, ("WEB_PORT", "/health")),
     ("run.py", "bridge"): ServerKind(frozenset({"BRIDGE_PORT"}), True, ("BRIDGE_PORT", "/health")),
     ("-m", "wsbridge"): ServerKind(frozenset({"BRIDGE_PORT"}), True, ("BRIDGE_PORT", "/health")),
     ("run.py", "demo-exchange"): ServerKind(

@@ -4,6 +4,7 @@ from core.exchange.demo.market import DemoClock, DemoMarket, KlineBatch
 from core.exchange.demo.runner import (
     DemoExchangeServer,
     DemoExchangeThread,
+    demo_options,
     ensure_demo_exchange,
     run_demo_exchange,
     start_demo_exchange,
@@ -21,6 +22,7 @@ __all__ = [
     "KlineBatch",
     "SymbolSpec",
     "create_app",
+    "demo_options",
     "ensure_demo_exchange",
     "run_demo_exchange",
     "start_demo_exchange",

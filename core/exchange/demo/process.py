@@ -55,20 +55,22 @@ class DemoExchangeProcess:
         does not answer within `timeout_s`.
         """
         config = {"host": self.host, "port": self.port, **dataclasses.asdict(self.options)}
+        config["api_token"] = self._api_token.reveal()
         path = os.pathsep.join(filter(None, (str(PROJECT_ROOT), os.environ.get("PYTHONPATH"))))
         process = self._process = subprocess.Popen(
-            [sys.executable, "-m", "core.exchange.demo.process", json.dumps(config)],
+            [sys.executable, "-m", "core.exchange.demo.process"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             cwd=PROJECT_ROOT,
             env={**os.environ, "PYTHONPATH": path},
         )
-        assert process.stdin is not None and process.stdout is not None
-        process.stdin.write(self._api_token.reveal() + "\n")  # never on the command line
-        process.stdin.flush()
+        stdin, stdout = process.stdin, process.stdout
+        assert stdin is not None and stdout is not None
+        stdin.write(json.dumps(config) + "\n")  # secrets never on the command line
+        stdin.flush()
         lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: lines.put(process.stdout.readline()), daemon=True).start()
+        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
         try:
             status, _, detail = lines.get(timeout=timeout_s).strip().partition(" ")
         except queue.Empty:
@@ -102,14 +104,17 @@ def _exit_with_parent() -> None:
     os._exit(0)
 
 
-def _main(config_json: str) -> int:
-    """The child: serve until SIGTERM/SIGINT or the parent's end, reporting one status line."""
+def _main() -> int:
+    """The child: serve until SIGTERM/SIGINT or the parent's end, reporting one status line.
+
+    Its configuration (secrets included) is the first line of stdin, never its command line.
+    """
     from core.exchange.demo.runner import serve_until_signal
 
-    config = json.loads(config_json)
+    config = json.loads(sys.stdin.readline())
     host, port = config.pop("host"), config.pop("port")
+    token = Secret(config.pop("api_token"))
     config["outages"] = tuple(tuple(window) for window in config["outages"])
-    token = Secret(sys.stdin.readline().rstrip("\n"))
     threading.Thread(target=_exit_with_parent, daemon=True).start()
 
     def ready(server_port: int) -> None:
@@ -127,4 +132,4 @@ def _main(config_json: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1]))
+    sys.exit(_main())

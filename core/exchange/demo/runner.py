@@ -10,7 +10,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -98,17 +98,9 @@ async def start_demo_exchange(
 
 
 def run_demo_exchange(
-    host: str = "127.0.0.1",
-    port: int = 9100,
-    speed: float = 1.0,
-    seed: int = 42,
-    *,
-    weight_budget: int | None = None,
-    faults: bool = False,
-    api_token: Secret = NO_TOKEN,
+    host: str, port: int, options: DemoOptions, *, api_token: Secret = NO_TOKEN
 ) -> None:
     """Serve until SIGINT or SIGTERM (the `run.py demo-exchange` command)."""
-    options = DemoOptions(speed=speed, seed=seed, weight_budget=weight_budget, faults=faults)
     asyncio.run(serve_until_signal(host, port, options, api_token))
 
 
@@ -216,6 +208,17 @@ class DemoExchangeThread:
 _ensure_lock = threading.Lock()
 
 
+def demo_options(settings: Settings, **overrides: Any) -> DemoOptions:
+    """The demo exchange's options from the settings: speed, seed, its account key and balance."""
+    values: dict[str, Any] = {
+        "speed": settings.demo_speed,
+        "seed": settings.demo_seed,
+        "api_keys": {settings.demo_api_key.reveal(): settings.demo_api_secret.reveal()},
+        "balance": settings.demo_balance,
+    }
+    return DemoOptions(**{**values, **overrides})
+
+
 def ensure_demo_exchange(settings: Settings) -> DemoExchangeProcess | None:
     """With MARKET=demo and nothing listening on DEMO_HOST:DEMO_PORT, start one for this process.
 
@@ -234,8 +237,9 @@ def ensure_demo_exchange(settings: Settings) -> DemoExchangeProcess | None:
     with _ensure_lock:  # two threads of one process must not both start one
         if _listening(host, port):
             return None
-        options = DemoOptions(speed=settings.demo_speed, seed=settings.demo_seed)
-        exchange = DemoExchangeProcess(options, host, port, api_token=settings.api_token)
+        exchange = DemoExchangeProcess(
+            demo_options(settings), host, port, api_token=settings.api_token
+        )
         try:
             exchange.start()
         except ExchangeError:

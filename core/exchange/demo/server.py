@@ -7,13 +7,18 @@ import json
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 from aiohttp import WSCloseCode, web
 
+from config.settings import DEFAULT_DEMO_API_KEY, DEFAULT_DEMO_API_SECRET, DEFAULT_DEMO_BALANCE
 from core.errors import ConfigError
+from core.exchange.demo.account_routes import AccountDesk, add_account_routes
+from core.exchange.demo.accounts import Accounts
+from core.exchange.demo.auth import API_KEY_PATTERN
+from core.exchange.demo.errors import BinanceError
 from core.exchange.demo.market import DemoClock, DemoMarket, KlineBatch
 from core.exchange.demo.streams import HUB, StreamHub, websocket_handler
 from core.exchange.demo.wire import error_body, exchange_info, klines_json
@@ -35,6 +40,8 @@ class DemoOptions:
     (None: unlimited; over it → 429 with Retry-After, never 418). faults: register the
     /_demo/fault/* admin routes. start_ms: demo instant at start-up (default: the wall clock).
     outages: [start, end) ms windows with no klines at all, like Binance's maintenance holes.
+    api_keys: API key → secret of every account it accepts (default: the documented demo pair).
+    balance: USDT in the wallet of an account when its key is first used.
     """
 
     speed: float = 1.0
@@ -45,6 +52,10 @@ class DemoOptions:
     max_connection_s: float = 86_400.0
     start_ms: int | None = None
     outages: tuple[tuple[int, int], ...] = ()
+    api_keys: Mapping[str, str] = field(
+        default_factory=lambda: {DEFAULT_DEMO_API_KEY: DEFAULT_DEMO_API_SECRET}
+    )
+    balance: float = DEFAULT_DEMO_BALANCE
 
     def __post_init__(self) -> None:
         if not 0 < self.speed <= 10_000:
@@ -53,14 +64,11 @@ class DemoOptions:
             raise ConfigError(f"demo weight budget {self.weight_budget!r} must be >= 1")
         if self.ping_interval_s <= 0 or self.max_connection_s <= 0:
             raise ConfigError("demo ping interval and connection lifetime must be > 0")
-
-
-class BinanceError(Exception):
-    """A request Binance would answer with an error body."""
-
-    def __init__(self, code: int, msg: str, status: int = 400) -> None:
-        super().__init__(msg)
-        self.code, self.msg, self.status = code, msg, status
+        if not math.isfinite(self.balance) or self.balance <= 0:
+            raise ConfigError(f"demo balance {self.balance!r} must be a positive amount of USDT")
+        for key, secret in self.api_keys.items():
+            if not API_KEY_PATTERN.fullmatch(key) or not secret:
+                raise ConfigError("demo API keys must be 1-64 of A-Z a-z 0-9 _ - with a secret")
 
 
 class WeightBudget:
@@ -272,6 +280,8 @@ def create_app(options: DemoOptions | None = None) -> web.Application:
     app.router.add_get("/fapi/v1/time", server_time)
     app.router.add_get("/fapi/v1/exchangeInfo", exchange_information)
     app.router.add_get("/fapi/v1/klines", klines)
+    accounts = Accounts(options.api_keys, options.balance)
+    add_account_routes(app, AccountDesk(accounts, clock, market, options.seed))
     for path in ("/market/ws", "/market/stream", "/ws", "/stream"):
         app.router.add_get(path, websocket_handler)
     for path in ("/market/ws/{streams:.+}", "/ws/{streams:.+}"):
