@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from core.intervals import MAX_MS
-from core.models import OrderState, OrderType, Side
+from core.models import (
+    CALLBACK_RATE_MAX,
+    CALLBACK_RATE_MIN,
+    CLIENT_ORDER_ID_PATTERN,
+    OrderState,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 
 SYMBOL = Field(pattern=r"^[A-Z0-9]{2,20}$", description="Binance symbol, e.g. BTCUSDT")
 
@@ -33,13 +41,39 @@ class Error(BaseModel):
     detalle: dict[str, Any] = {}
 
 
+CallbackRate = Annotated[StrictFloat, Field(ge=CALLBACK_RATE_MIN, le=CALLBACK_RATE_MAX)]
+ClientOrderId = Annotated[StrictStr, Field(pattern=CLIENT_ORDER_ID_PATTERN.pattern)]
+
+
 class OrdenIn(Strict):
+    """A new order; which fields each `tipo` needs is checked by core.models.check_order_fields."""
+
     symbol: str = SYMBOL
     lado: Side
-    cantidad: Quantity
-    precio: Price | None = Field(default=None, description="required for tipo=limite")
+    cantidad: Quantity | None = Field(default=None, description="omitted with cerrar_posicion")
+    precio: Price | None = Field(
+        default=None, description="required for limite, stop_limite, toma_ganancias_limite"
+    )
     tipo: OrderType = OrderType.LIMIT
     estado: Literal["pendiente", "abierta"] = "pendiente"
+    precio_disparo: Price | None = Field(
+        default=None, description="trigger price of the stop_* and toma_ganancias_* types"
+    )
+    tasa_retroceso: CallbackRate | None = Field(
+        default=None, description="stop_movil_mercado: callback rate in percent"
+    )
+    precio_activacion: Price | None = Field(
+        default=None, description="stop_movil_mercado: optional activation price"
+    )
+    solo_reducir: StrictBool = False
+    cerrar_posicion: StrictBool = Field(
+        default=False, description="stop_mercado / toma_ganancias_mercado without cantidad"
+    )
+    tiempo_en_vigor: TimeInForce = TimeInForce.GTC
+    vigencia_hasta: EpochMs | None = Field(default=None, description="required with GTD")
+    id_cliente: ClientOrderId | None = Field(
+        default=None, description="Binance's newClientOrderId, unique among orders"
+    )
 
 
 class OrdenUpdate(Strict):
@@ -63,6 +97,16 @@ class Orden(BaseModel):
     estado: OrderState
     creada: int
     actualizada: int
+    precio_disparo: float | None
+    tasa_retroceso: float | None
+    precio_activacion: float | None
+    solo_reducir: bool
+    cerrar_posicion: bool
+    tiempo_en_vigor: TimeInForce
+    vigencia_hasta: int | None
+    id_cliente: str | None
+    id_exchange: str | None
+    id_algo: str | None
 
 
 class OrdenEvento(BaseModel):

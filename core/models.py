@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from core.errors import InvalidOrderError
 
 
 class Side(StrEnum):
@@ -14,8 +18,52 @@ class Side(StrEnum):
 
 
 class OrderType(StrEnum):
+    """Binance's order types; the values are the public JSON words (`tipo`).
+
+    STOP and TAKE_PROFIT are Binance's stop-limit and take-profit-limit orders (a limit order at
+    `precio` once `precio_disparo` trades), the `_MARKET` ones become market orders; a trailing
+    stop ("stop móvil") follows the price by `tasa_retroceso` percent.
+    """
+
     LIMIT = "limite"
     MARKET = "mercado"
+    STOP_MARKET = "stop_mercado"
+    TAKE_PROFIT_MARKET = "toma_ganancias_mercado"
+    STOP = "stop_limite"
+    TAKE_PROFIT = "toma_ganancias_limite"
+    TRAILING_STOP_MARKET = "stop_movil_mercado"
+
+    @property
+    def needs_price(self) -> bool:
+        """A limit price (`precio`) is part of the order."""
+        return self in _PRICED_TYPES
+
+    @property
+    def is_conditional(self) -> bool:
+        """Waits for a trigger, so it goes to Binance's Algo Order API."""
+        return self in _CONDITIONAL_TYPES
+
+
+_PRICED_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP, OrderType.TAKE_PROFIT})
+_TRIGGERED_TYPES = frozenset(
+    {OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET, OrderType.STOP, OrderType.TAKE_PROFIT}
+)
+_CONDITIONAL_TYPES = _TRIGGERED_TYPES | {OrderType.TRAILING_STOP_MARKET}
+CLOSE_POSITION_TYPES = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET})
+# Binance's bounds of `callbackRate`, in percent.
+CALLBACK_RATE_MIN, CALLBACK_RATE_MAX = 0.1, 10.0
+# Binance's `newClientOrderId` / `clientAlgoId` pattern.
+CLIENT_ORDER_ID_PATTERN = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
+
+
+class TimeInForce(StrEnum):
+    """Binance's `timeInForce`; GTX is post-only, GTD needs `good_till_date`."""
+
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+    GTX = "GTX"
+    GTD = "GTD"
 
 
 class OrderState(StrEnum):
@@ -65,7 +113,12 @@ class Candle:
 
 @dataclass(frozen=True, slots=True)
 class Order:
-    """An order as Kryptelion tracks it; `id` is None until stored."""
+    """An order as Kryptelion tracks it; `id` is None until stored.
+
+    Every instance is a combination Binance accepts (see `check_order_fields`). A
+    `close_position` order closes whatever position there is, so its `quantity` is 0.
+    `callback_rate` is in percent; `good_till_date` in epoch ms.
+    """
 
     symbol: str
     side: Side
@@ -79,6 +132,91 @@ class Order:
     exchange_order_id: str | None = None
     created_at: int = 0
     updated_at: int = 0
+    reduce_only: bool = False
+    close_position: bool = False
+    trigger_price: float | None = None
+    callback_rate: float | None = None
+    activation_price: float | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+    good_till_date: int | None = None
+    algo_id: str | None = None
+
+    def __post_init__(self) -> None:
+        # Accept the plain words too ("GTC", "limite"), so `.value` always works downstream.
+        for name, kind in (("type", OrderType), ("time_in_force", TimeInForce)):
+            try:
+                object.__setattr__(self, name, kind(getattr(self, name)))
+            except ValueError:
+                raise _refuse(name, f"{getattr(self, name)!r} is not one of {list(kind)}") from None
+        check_order_fields(self)
+
+
+# The public (JSON) name of each order field that validation can point at.
+ORDER_FIELDS = {
+    "type": "tipo",
+    "quantity": "cantidad",
+    "price": "precio",
+    "trigger_price": "precio_disparo",
+    "callback_rate": "tasa_retroceso",
+    "activation_price": "precio_activacion",
+    "reduce_only": "solo_reducir",
+    "close_position": "cerrar_posicion",
+    "time_in_force": "tiempo_en_vigor",
+    "good_till_date": "vigencia_hasta",
+    "client_order_id": "id_cliente",
+}
+
+
+def _refuse(name: str, message: str) -> InvalidOrderError:
+    return InvalidOrderError(ORDER_FIELDS[name], f"{ORDER_FIELDS[name]}: {message}")
+
+
+def _check_positive(name: str, value: float | None) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise _refuse(name, f"{value} is not a positive finite number")
+
+
+def _check_present(order: Order, name: str, wanted: bool, why: str) -> None:
+    """`name` must be set when `wanted`, and absent otherwise."""
+    present = getattr(order, name) is not None
+    if present != wanted:
+        verb = "is required" if wanted else "is not allowed"
+        raise _refuse(name, f"{verb} for tipo={order.type.value}{why}")
+
+
+def check_order_fields(order: Order) -> None:
+    """Raise InvalidOrderError (its `field` the public name) for a combination of type,
+    prices and flags that Binance would refuse; return None for a valid order."""
+    kind = order.type
+    if order.close_position:
+        if kind not in CLOSE_POSITION_TYPES:
+            raise _refuse("close_position", "only on stop_mercado or toma_ganancias_mercado")
+        if order.reduce_only:
+            raise _refuse("reduce_only", "not allowed together with cerrar_posicion")
+        if order.quantity != 0:
+            raise _refuse("quantity", "must be 0 (omitted) with cerrar_posicion")
+    elif not (math.isfinite(order.quantity) and order.quantity > 0):
+        raise _refuse("quantity", f"{order.quantity} is not a positive finite quantity")
+    for name in ("price", "trigger_price", "activation_price"):
+        _check_positive(name, getattr(order, name))
+    _check_present(order, "price", kind.needs_price, "")
+    _check_present(order, "trigger_price", kind in _TRIGGERED_TYPES, "")
+    trailing = kind is OrderType.TRAILING_STOP_MARKET
+    _check_present(order, "callback_rate", trailing, "")
+    if order.activation_price is not None and not trailing:
+        raise _refuse("activation_price", f"is not allowed for tipo={kind.value}")
+    rate = order.callback_rate
+    if rate is not None and not CALLBACK_RATE_MIN <= rate <= CALLBACK_RATE_MAX:
+        raise _refuse(
+            "callback_rate", f"{rate} is outside [{CALLBACK_RATE_MIN}, {CALLBACK_RATE_MAX}] %"
+        )
+    gtd = order.time_in_force is TimeInForce.GTD
+    _check_present(order, "good_till_date", gtd, f" and tiempo_en_vigor={order.time_in_force}")
+    cid = order.client_order_id
+    if cid is not None and not CLIENT_ORDER_ID_PATTERN.fullmatch(cid):
+        raise _refuse(
+            "client_order_id", f"{cid!r} does not match {CLIENT_ORDER_ID_PATTERN.pattern}"
+        )
 
 
 @dataclass(frozen=True, slots=True)

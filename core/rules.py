@@ -108,16 +108,19 @@ def check_quantity(rules: SymbolRules, order_type: OrderType, quantity: Decimal)
         )
 
 
-def check_price(rules: SymbolRules, price: Decimal, reference: Decimal | None) -> None:
-    """PRICE_FILTER (range and tick) and PERCENT_PRICE (band around the reference price)."""
+def check_price(
+    rules: SymbolRules, price: Decimal, reference: Decimal | None, field: str = "precio"
+) -> None:
+    """PRICE_FILTER (range and tick) and PERCENT_PRICE (band around the reference price) of the
+    price in `field` (the order's price, or a trigger or activation price)."""
     _check_range(
-        "PRICE_FILTER", "precio", price, rules.min_price, rules.max_price, "minPrice", "maxPrice"
+        "PRICE_FILTER", field, price, rules.min_price, rules.max_price, "minPrice", "maxPrice"
     )
     if not _on_grid(price, rules.min_price, rules.tick_size):
         raise FilterError(
             "PRICE_FILTER",
-            "precio",
-            f"precio {price} is not a multiple of tickSize",
+            field,
+            f"{field} {price} is not a multiple of tickSize",
             {"tickSize": rules.tick_size},
         )
     if reference is None or not rules.percent_up:
@@ -126,8 +129,8 @@ def check_price(rules: SymbolRules, price: Decimal, reference: Decimal | None) -
     if not low <= price <= high:
         raise FilterError(
             "PERCENT_PRICE",
-            "precio",
-            f"precio {price} is outside [{low}, {high}], the band around the last price "
+            field,
+            f"{field} {price} is outside [{low}, {high}], the band around the last price "
             f"{reference}",
             {"multiplierDown": rules.percent_down, "multiplierUp": rules.percent_up},
         )

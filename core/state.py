@@ -12,8 +12,10 @@ from core.models import Order, OrderEvent, OrderState
 S = OrderState
 # The public name of the filled quantity, so the API can point at the field.
 FILL_FIELD = "cantidad_ejecutada"
+# Exchanges report what happened, not every step: a market or IOC order that fills on arrival
+# goes pendiente -> ejecutada (or -> parcial, then expirada for an IOC remainder).
 TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
-    S.PENDING: frozenset({S.OPEN, S.CANCELED, S.REJECTED, S.EXPIRED}),
+    S.PENDING: frozenset({S.OPEN, S.PARTIAL, S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED}),
     S.OPEN: frozenset({S.PARTIAL, S.FILLED, S.CANCELED, S.EXPIRED}),
     # Each further partial fill is a new event, so parcial -> parcial is legal.
     S.PARTIAL: frozenset({S.PARTIAL, S.FILLED, S.CANCELED, S.EXPIRED}),

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask import Blueprint
 
 from app.api import operation
 from app.schemas import Orden, OrdenesPage, OrdenesQuery, OrdenEvento, OrdenIn, OrdenUpdate
 from app.services import services
 from core.models import Order, OrderEvent, OrderState, OrderType
-from core.rules import check_order
+from core.rules import check_order, check_price
 
 bp = Blueprint("ordenes", __name__)
 ACTOR = "api"
@@ -19,7 +21,24 @@ def order_json(order: Order) -> dict:
         id=order.id or 0, symbol=order.symbol, lado=order.side, tipo=order.type,
         precio=order.price, cantidad=order.quantity, cantidad_ejecutada=order.filled_quantity,
         estado=order.state, creada=order.created_at, actualizada=order.updated_at,
+        precio_disparo=order.trigger_price, tasa_retroceso=order.callback_rate,
+        precio_activacion=order.activation_price, solo_reducir=order.reduce_only,
+        cerrar_posicion=order.close_position, tiempo_en_vigor=order.time_in_force,
+        vigencia_hasta=order.good_till_date, id_cliente=order.client_order_id,
+        id_exchange=order.exchange_order_id, id_algo=order.algo_id,
     ).model_dump(mode="json")  # fmt: skip
+
+
+def order_from(body: OrdenIn) -> Order:
+    """The core order the body describes; raises InvalidOrderError (422) naming the field."""
+    return Order(
+        symbol=body.symbol, side=body.lado, quantity=body.cantidad or 0.0, price=body.precio,
+        type=body.tipo, state=OrderState(body.estado), trigger_price=body.precio_disparo,
+        callback_rate=body.tasa_retroceso, activation_price=body.precio_activacion,
+        reduce_only=body.solo_reducir, close_position=body.cerrar_posicion,
+        time_in_force=body.tiempo_en_vigor, good_till_date=body.vigencia_hasta,
+        client_order_id=body.id_cliente,
+    )  # fmt: skip
 
 
 def event_json(event: OrderEvent) -> dict:
@@ -33,18 +52,39 @@ def event_json(event: OrderEvent) -> dict:
 OPEN_STATES = (OrderState.PENDING, OrderState.OPEN, OrderState.PARTIAL)
 
 
-def check_filters(body: OrdenIn) -> None:
+# The order each type becomes once triggered, for the exchange filters.
+MARKET_LIKE = frozenset(
+    {OrderType.MARKET, OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET,
+     OrderType.TRAILING_STOP_MARKET}
+)  # fmt: skip
+
+
+def check_filters(order: Order) -> None:
     """Refuse what the exchange would refuse (core.rules), naming the filter: 422.
 
     A limit order here is a record that may be sent later, so PERCENT_PRICE (a band around the
     price of the moment) is left to whoever sends it; a market order is priced at the last
-    trade for MIN_NOTIONAL, as the exchange would at once.
+    trade for MIN_NOTIONAL, as the exchange would at once, and a conditional one that becomes
+    a market order at its trigger (or activation) price. A close-position order has no
+    quantity to check; its trigger price still meets PRICE_FILTER.
     """
     svc = services()
-    rules = svc.symbol_rules(body.symbol)
-    open_orders = sum(svc.db.orders.count(symbol=body.symbol, state=s) for s in OPEN_STATES)
-    last = svc.last_price(body.symbol) if body.tipo is OrderType.MARKET else None
-    check_order(rules, body.tipo, body.cantidad, body.precio, last, open_orders)
+    rules = svc.symbol_rules(order.symbol)
+    for field, price in (
+        ("precio_disparo", order.trigger_price),
+        ("precio_activacion", order.activation_price),
+    ):
+        if price is not None:
+            check_price(rules, Decimal(str(price)), None, field)
+    if order.close_position:
+        return
+    open_orders = sum(svc.db.orders.count(symbol=order.symbol, state=s) for s in OPEN_STATES)
+    kind = OrderType.MARKET if order.type in MARKET_LIKE else OrderType.LIMIT
+    reference = order.trigger_price or order.activation_price
+    if kind is OrderType.MARKET and reference is None:
+        reference = svc.last_price(order.symbol)
+    last = reference if kind is OrderType.MARKET else None
+    check_order(rules, kind, order.quantity, order.price, last, open_orders)
 
 
 @operation(
@@ -78,15 +118,8 @@ def list_orders(query: OrdenesQuery):  # type: ignore[no-untyped-def]
     statuses=(201, 400, 415, 422, 502),
 )
 def create_order(body: OrdenIn):  # type: ignore[no-untyped-def]
-    check_filters(body)
-    order = Order(
-        symbol=body.symbol,
-        side=body.lado,
-        quantity=body.cantidad,
-        price=body.precio,
-        type=body.tipo,
-        state=OrderState(body.estado),
-    )
+    order = order_from(body)
+    check_filters(order)
     return order_json(services().db.orders.create(order, actor=ACTOR)), 201
 
 

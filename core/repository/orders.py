@@ -7,9 +7,10 @@ from dataclasses import replace
 from typing import cast
 
 from sqlalchemy import Engine, Row, Table, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
-from core.errors import NotFoundError, OrderStateError
-from core.models import Order, OrderEvent, OrderState, OrderType, Side
+from core.errors import InvalidOrderError, NotFoundError, OrderStateError
+from core.models import Order, OrderEvent, OrderState, OrderType, Side, TimeInForce
 from core.repository.engine import read_connection, write_transaction
 from core.repository.tables import OrderEventRow, OrderRow
 from core.state import creation_event, transition
@@ -32,7 +33,39 @@ def _order(row: Row) -> Order:
         exchange_order_id=row.exchange_order_id,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        reduce_only=bool(row.reduce_only),
+        close_position=bool(row.close_position),
+        trigger_price=row.trigger_price,
+        callback_rate=row.callback_rate,
+        activation_price=row.activation_price,
+        time_in_force=TimeInForce(row.time_in_force),
+        good_till_date=row.good_till_date,
+        algo_id=row.algo_id,
     )
+
+
+def _order_values(order: Order) -> dict[str, object]:
+    return {
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "type": order.type.value,
+        "price": order.price,
+        "quantity": order.quantity,
+        "state": order.state.value,
+        "filled_quantity": order.filled_quantity,
+        "client_order_id": order.client_order_id,
+        "exchange_order_id": order.exchange_order_id,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+        "reduce_only": order.reduce_only,
+        "close_position": order.close_position,
+        "trigger_price": order.trigger_price,
+        "callback_rate": order.callback_rate,
+        "activation_price": order.activation_price,
+        "time_in_force": order.time_in_force.value,
+        "good_till_date": order.good_till_date,
+        "algo_id": order.algo_id,
+    }
 
 
 def _event(row: Row) -> OrderEvent:
@@ -67,33 +100,31 @@ class OrderRepository:
         self._engine = engine
 
     def create(self, order: Order, actor: str, reason: str = "creada") -> Order:
-        """Store a new order with its creation event; returns it with `id` and timestamps set."""
+        """Store a new order with its creation event; returns it with `id` and timestamps set.
+
+        Raises OrderStateError for a state other than pendiente/abierta, InvalidOrderError
+        (`id_cliente`) when another order already has its client_order_id."""
         if order.state not in (OrderState.PENDING, OrderState.OPEN):
             raise OrderStateError(
                 f"a new order starts pendiente or abierta, not {order.state.value}"
             )
         now = order.created_at or int(time.time() * 1000)
         order = replace(order, created_at=now, updated_at=now)
-        values = {
-            "symbol": order.symbol,
-            "side": order.side.value,
-            "type": order.type.value,
-            "price": order.price,
-            "quantity": order.quantity,
-            "state": order.state.value,
-            "filled_quantity": order.filled_quantity,
-            "client_order_id": order.client_order_id,
-            "exchange_order_id": order.exchange_order_id,
-            "created_at": now,
-            "updated_at": now,
-        }
-        with write_transaction(self._engine) as connection:
-            order_id = connection.execute(
-                insert(_orders).values(values).returning(_orders.c.id)
-            ).scalar_one()
-            order = replace(order, id=order_id)
-            event = creation_event(order, actor, reason)
-            connection.execute(insert(_events).values(_event_values(event, order_id)))
+        try:
+            with write_transaction(self._engine) as connection:
+                order_id = connection.execute(
+                    insert(_orders).values(_order_values(order)).returning(_orders.c.id)
+                ).scalar_one()
+                order = replace(order, id=order_id)
+                event = creation_event(order, actor, reason)
+                connection.execute(insert(_events).values(_event_values(event, order_id)))
+        except IntegrityError:
+            # client_order_id is the orders table's only unique column.
+            if order.client_order_id is None:
+                raise
+            raise InvalidOrderError(
+                "id_cliente", f"an order with id_cliente {order.client_order_id!r} exists"
+            ) from None
         return order
 
     def get(self, order_id: int) -> Order:
@@ -102,6 +133,16 @@ class OrderRepository:
             row = connection.execute(select(_orders).where(_orders.c.id == order_id)).first()
         if row is None:
             raise NotFoundError(f"order {order_id} does not exist")
+        return _order(row)
+
+    def get_by_client_id(self, client_order_id: str) -> Order:
+        """The order whose `client_order_id` (Binance's newClientOrderId) this is, so a retried
+        submission finds the order it already made; raises NotFoundError."""
+        query = select(_orders).where(_orders.c.client_order_id == client_order_id)
+        with read_connection(self._engine) as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            raise NotFoundError(f"no order has client_order_id {client_order_id!r}")
         return _order(row)
 
     def _filtered(self, query, symbol: str | None, state: OrderState | None, side: Side | None):  # type: ignore[no-untyped-def]

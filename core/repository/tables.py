@@ -7,12 +7,15 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Double,
     ForeignKey,
     Index,
     Integer,
     String,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -51,7 +54,7 @@ class OrderRow(Base):
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
     symbol: Mapped[str] = mapped_column(String(20))
     side: Mapped[str] = mapped_column(String(10))
-    type: Mapped[str] = mapped_column(String(10))
+    type: Mapped[str] = mapped_column(String(30))
     price: Mapped[float | None] = mapped_column(Double, nullable=True)
     quantity: Mapped[float] = mapped_column(Double)
     state: Mapped[str] = mapped_column(String(12))
@@ -60,6 +63,15 @@ class OrderRow(Base):
     exchange_order_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
+    # Server defaults so the rows written before migration 0002 read back as the orders they were.
+    reduce_only: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    close_position: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    trigger_price: Mapped[float | None] = mapped_column(Double, nullable=True)
+    callback_rate: Mapped[float | None] = mapped_column(Double, nullable=True)
+    activation_price: Mapped[float | None] = mapped_column(Double, nullable=True)
+    time_in_force: Mapped[str] = mapped_column(String(3), server_default=text("'GTC'"))
+    good_till_date: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    algo_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 class OrderEventRow(Base):

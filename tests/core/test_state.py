@@ -35,7 +35,14 @@ def _fill_for(order: Order, target: OrderState) -> float | None:
 
 
 def test_the_table_matches_the_documented_lifecycle():
-    assert TRANSITIONS[S.PENDING] == {S.OPEN, S.CANCELED, S.REJECTED, S.EXPIRED}
+    assert TRANSITIONS[S.PENDING] == {
+        S.OPEN,
+        S.PARTIAL,
+        S.FILLED,
+        S.CANCELED,
+        S.REJECTED,
+        S.EXPIRED,
+    }
     assert TRANSITIONS[S.OPEN] == {S.PARTIAL, S.FILLED, S.CANCELED, S.EXPIRED}
     assert all(not TRANSITIONS[s] for s in S if s.is_final)
     assert {s for s in S if s.is_final} == {S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED}
@@ -112,3 +119,29 @@ def test_random_walks_obey_the_table(targets):
         history.append(order.state)
     assert all(b in TRANSITIONS[a] for a, b in zip(history, history[1:], strict=False))
     assert all(not s.is_final for s in history[:-1])
+
+
+def test_an_immediate_fill_goes_from_pendiente_to_ejecutada():
+    done, event = transition(_order(S.PENDING), S.FILLED, actor="exchange", at=5)
+    assert (done.state, done.filled_quantity) == (S.FILLED, 1.0)
+    assert (event.from_state, event.to_state, event.filled_quantity) == (S.PENDING, S.FILLED, 1.0)
+
+
+def test_an_ioc_remainder_goes_pendiente_parcial_expirada():
+    partial, _ = transition(_order(S.PENDING), S.PARTIAL, actor="exchange", filled_quantity=0.3)
+    expired, event = transition(partial, S.EXPIRED, actor="exchange")
+    assert (expired.state, expired.filled_quantity) == (S.EXPIRED, 0.3)
+    assert event.from_state is S.PARTIAL and event.filled_quantity == 0.3
+
+
+@pytest.mark.parametrize("filled", [None, 0.0, 1.0, 1.5])
+def test_a_partial_fill_from_pendiente_keeps_the_fill_rules(filled):
+    with pytest.raises(InvalidOrderError) as error:
+        transition(_order(S.PENDING), S.PARTIAL, actor="exchange", filled_quantity=filled)
+    assert error.value.field == "cantidad_ejecutada"
+
+
+def test_pendiente_to_ejecutada_still_means_the_whole_quantity():
+    with pytest.raises(InvalidOrderError) as error:
+        transition(_order(S.PENDING), S.FILLED, actor="exchange", filled_quantity=0.5)
+    assert error.value.field == "cantidad_ejecutada"

@@ -1,9 +1,11 @@
 """Orders with their event history, against SQLite and PostgreSQL."""
 
+from dataclasses import replace
+
 import pytest
 
-from core.errors import NotFoundError, OrderStateError
-from core.models import Order, OrderState, Side
+from core.errors import InvalidOrderError, NotFoundError, OrderStateError
+from core.models import Order, OrderState, OrderType, Side, TimeInForce
 
 S = OrderState
 
@@ -72,3 +74,67 @@ def test_filters_pagination_and_counts(db):
     assert [o.id for o in db.orders.find(limit=2, offset=1)] == [ids[2], ids[1]]
     assert db.orders.count(symbol="BTCUSDT", side=Side.SELL) == 1
     assert db.orders.count(state=S.CANCELED) == 1
+
+
+EVERY_FIELD = [
+    Order(
+        symbol="BTCUSDT",
+        side=Side.SELL,
+        quantity=0.0,
+        type=OrderType.STOP_MARKET,
+        trigger_price=28000.5,
+        close_position=True,
+        client_order_id="kr-stop_1.a:b/C",
+        exchange_order_id="8389765590123456789",
+        algo_id="3000000123456789",
+    ),
+    Order(
+        symbol="ETHUSDT",
+        side=Side.BUY,
+        quantity=0.5,
+        price=3100.25,
+        type=OrderType.TAKE_PROFIT,
+        trigger_price=3100.0,
+        reduce_only=True,
+        time_in_force=TimeInForce.GTD,
+        good_till_date=1_900_000_000_000,
+        state=OrderState.OPEN,
+    ),
+    Order(
+        symbol="BTCUSDT",
+        side=Side.SELL,
+        quantity=0.002,
+        type=OrderType.TRAILING_STOP_MARKET,
+        callback_rate=0.1,
+        activation_price=31000.0,
+        reduce_only=True,
+        time_in_force=TimeInForce.IOC,
+    ),
+]
+
+
+@pytest.mark.parametrize("order", EVERY_FIELD, ids=lambda o: o.type.value)
+def test_every_order_field_round_trips(db, order):
+    stored = db.orders.create(order, actor="broker")
+    assert stored == db.orders.get(stored.id) == db.orders.find()[0]
+    times = {"created_at": stored.created_at, "updated_at": stored.updated_at}
+    assert stored == replace(order, id=stored.id, **times)
+    moved, _ = db.orders.apply(stored.id, S.CANCELED, actor="api")
+    assert db.orders.get(stored.id) == moved
+    assert moved == replace(stored, state=S.CANCELED, updated_at=moved.updated_at)
+
+
+def test_lookup_by_client_order_id(db):
+    first = _new(db, client_order_id="intent-1")
+    _new(db, client_order_id="intent-2")
+    assert db.orders.get_by_client_id("intent-1") == first
+    with pytest.raises(NotFoundError, match="intent-3"):
+        db.orders.get_by_client_id("intent-3")
+
+
+def test_a_client_order_id_is_used_once(db):
+    _new(db, client_order_id="intent-1")
+    with pytest.raises(InvalidOrderError) as error:
+        _new(db, client_order_id="intent-1")
+    assert error.value.field == "id_cliente"
+    assert db.orders.count() == 1
