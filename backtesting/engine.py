@@ -11,6 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.costs import (
+    MAINTENANCE_MARGIN_RATE,
+    apply_slippage,
+    fee,
+    funding_payment,
+    liquidation_price,
+)
+
 EXIT_SIGNAL, EXIT_STOP, EXIT_TAKE, EXIT_LIQUIDATION, EXIT_END = 0, 1, 2, 3, 4
 EXIT_REASONS = ("senal", "stop_loss", "take_profit", "liquidacion", "fin")
 Distance = float | np.ndarray | None
@@ -18,14 +26,14 @@ Distance = float | np.ndarray | None
 
 @dataclass(frozen=True, slots=True)
 class Costs:
-    """Cost and risk settings, all as fractions (the public API converts its units)."""
+    """Cost and risk settings: fees and margin rates as fractions, slippage in basis points."""
 
     taker_fee: float = 0.0004
     maker_fee: float = 0.0002
-    slippage: float = 0.0
+    slippage_bps: float = 0.0
     leverage: float = 1.0
     size: float = 1.0
-    maintenance_margin: float = 0.004
+    maintenance_margin: float = MAINTENANCE_MARGIN_RATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,15 +189,13 @@ def simulate(
     """
     n = len(close)
     starts, ends, side = _segments(target)
-    slip, lev, size = costs.slippage, costs.leverage, costs.size
-    entry = open_[starts] * (1 + side * slip)
+    bps, lev, size = costs.slippage_bps, costs.leverage, costs.size
+    entry = apply_slippage(open_[starts], side, bps)
     decided = starts - 1
     stop = _levels(entry, side, _per_trade(stop_distance, decided), True)
     take = _levels(entry, side, _per_trade(take_distance, decided), False)
     mmr = costs.maintenance_margin
-    liquidation = np.where(
-        side > 0, entry * (1 - 1 / lev) / (1 - mmr), entry * (1 + 1 / lev) / (1 + mmr)
-    )
+    liquidation = liquidation_price(entry, side, lev, mmr)
     exit_bar, kind, ambiguous = _first_hits(
         starts, ends, side, high, low, (stop, take, liquidation)
     )
@@ -199,11 +205,11 @@ def simulate(
     exit_bar = np.where(intrabar, exit_bar, np.where(at_end, n - 1, ends))
     last_held = np.where(intrabar | at_end, exit_bar, ends - 1)
 
-    exit_price = _exit_prices(open_, close, side, kind, exit_bar, stop, take, liquidation, slip)
+    exit_price = _exit_prices(open_, close, side, kind, exit_bar, stop, take, liquidation, bps)
     exit_fee = np.where(kind == EXIT_TAKE, costs.maker_fee, costs.taker_fee)
     exposure = size * lev
     funding_frac = _funding(funding_rate, open_, starts, last_held, side, entry) * exposure
-    gross = side * (exit_price / entry - 1) - costs.taker_fee - exit_fee * exit_price / entry
+    gross = side * (exit_price / entry - 1) - costs.taker_fee - fee(exit_price, exit_fee) / entry
     trade_return = exposure * gross - funding_frac
     liquidated = kind == EXIT_LIQUIDATION
     trade_return = np.where(
@@ -211,8 +217,9 @@ def simulate(
     )
     equity_before = capital * np.concatenate(([1.0], np.cumprod(1 + trade_return)[:-1]))
     quantity = equity_before * exposure / entry
-    fees = quantity * entry * costs.taker_fee + np.where(
-        liquidated, quantity * exit_price * mmr, quantity * exit_price * exit_fee
+    # A liquidation's fee is the maintenance margin left in the position.
+    fees = fee(quantity * entry, costs.taker_fee) + fee(
+        quantity * exit_price, np.where(liquidated, mmr, exit_fee)
     )
     equity, in_position = _equity_curve(
         n,
@@ -237,14 +244,15 @@ def simulate(
     )  # fmt: skip
 
 
-def _exit_prices(open_, close, side, kind, exit_bar, stop, take, liquidation, slip):  # type: ignore[no-untyped-def]
+def _exit_prices(open_, close, side, kind, exit_bar, stop, take, liquidation, bps):  # type: ignore[no-untyped-def]
     """Fill price of each exit; stops that gap through fill at the (worse) open."""
     bar_open = open_[exit_bar]
-    signal = bar_open * (1 - side * slip)
+    closing = -side  # an exit trades against the position: a long sells, a short buys
+    signal = apply_slippage(bar_open, closing, bps)
     stop_fill = np.where(side > 0, np.minimum(bar_open, stop), np.maximum(bar_open, stop))
-    stop_fill = stop_fill * (1 - side * slip)
+    stop_fill = apply_slippage(stop_fill, closing, bps)
     take_fill = np.where(side > 0, np.maximum(bar_open, take), np.minimum(bar_open, take))
-    end_fill = close[exit_bar] * (1 - side * slip)
+    end_fill = apply_slippage(close[exit_bar], closing, bps)
     return np.select(
         [kind == EXIT_STOP, kind == EXIT_TAKE, kind == EXIT_LIQUIDATION, kind == EXIT_END],
         [stop_fill, take_fill, liquidation, end_fill],
@@ -258,12 +266,17 @@ def _segment_sums(values: np.ndarray, first: np.ndarray, last: np.ndarray) -> np
     return np.where(last >= first, csum[np.maximum(last + 1, first)] - csum[first], 0.0)
 
 
+def _unit_funding(rate: np.ndarray, open_: np.ndarray) -> np.ndarray:
+    """Funding paid per unit of a long at each bar: the summed rate of its instants x its open."""
+    return funding_payment(1.0, 1.0, open_, rate)
+
+
 def _funding(rate, open_, starts, last_held, side, entry):  # type: ignore[no-untyped-def]
     """Funding paid per unit of exposure, as a fraction of the entry notional."""
     if rate is None:
         return np.zeros(len(starts))
     # Bars after the entry bar up to the last bar held; the entry-bar open is the fill instant.
-    flows = rate * open_
+    flows = _unit_funding(rate, open_)
     return side * _segment_sums(flows, starts + 1, last_held) / entry
 
 
@@ -303,7 +316,7 @@ def _equity_curve(
     equity = np.repeat(level, lengths) + np.repeat(gain, lengths) * close
     in_position = np.repeat(np.arange(len(lengths)) % 2 == 1, lengths)
     if rate is not None:
-        paid = np.cumsum(rate * open_)
+        paid = np.cumsum(_unit_funding(rate, open_))
         paid_at_entry = np.repeat(np.concatenate(([0.0], np.column_stack(
             (paid[starts], zero)).ravel())), lengths)  # fmt: skip
         equity -= np.repeat(gain, lengths) * (paid - paid_at_entry)

@@ -11,10 +11,10 @@ import pandas as pd
 
 from backtesting.engine import EXIT_REASONS, Costs, Distance, simulate
 from backtesting.metricas import compute_metrics
+from core.costs import MAINTENANCE_MARGIN_RATE, funding_instants
 from core.errors import DataError
 from estrategias.base import Strategy, Velas, as_velas
 
-FUNDING_EVERY_MS = 8 * 3_600_000  # 00:00, 08:00 and 16:00 UTC
 ATR_PERIOD = 14
 _ATR = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*atr\s*$", re.IGNORECASE)
 
@@ -61,8 +61,7 @@ def _funding_per_bar(funding: Any, open_time: np.ndarray, bar_ms: int) -> np.nda
     """Summed funding rate of the instants (every 8 h UTC) falling inside each bar."""
     if funding is None:
         return None
-    first = -(-int(open_time[0]) // FUNDING_EVERY_MS) * FUNDING_EVERY_MS
-    instants = np.arange(first, int(open_time[-1]) + bar_ms, FUNDING_EVERY_MS, dtype=np.int64)
+    instants = funding_instants(int(open_time[0]), int(open_time[-1]) + bar_ms)
     if isinstance(funding, int | float):
         rates = np.full(len(instants), float(funding))
     else:
@@ -101,7 +100,7 @@ def ejecutar_backtest(
     take_profit: float | str | None = None,
     funding: float | pd.Series | None = None,
     comision_maker: float | None = None,
-    margen_mantenimiento: float = 0.004,
+    margen_mantenimiento: float = MAINTENANCE_MARGIN_RATE,
 ) -> Resultado:
     """Backtest `estrategia` on `velas` (open_time, open, high, low, close, volume); deterministic.
 
@@ -122,7 +121,7 @@ def ejecutar_backtest(
     costs = Costs(
         taker_fee=comision,
         maker_fee=comision if comision_maker is None else comision_maker,
-        slippage=slippage / 10_000,
+        slippage_bps=slippage,
         leverage=float(apalancamiento),
         size=tamano,
         maintenance_margin=margen_mantenimiento,

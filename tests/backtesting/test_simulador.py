@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backtesting.simulador import ejecutar_backtest
+from core.costs import apply_slippage, fee, funding_payment, liquidation_price
 from core.errors import DataError
 from estrategias.base import Param, Strategy
 
@@ -187,6 +188,26 @@ def test_funding_every_eight_hours_on_the_held_position():
         )
     )
     assert short.funding == pytest.approx(-qty * opens[8] * 0.002)  # shorts receive
+
+
+def test_fills_fees_liquidation_and_funding_are_core_costs_numbers():
+    # the paper broker and the demo exchange charge with core.costs: the backtest must agree
+    opens = [100.0] * 9 + [100.0, 80.0]
+    velas = _velas(opens, lows=[100.0] * 9 + [99.0, 80.0])
+    result = ejecutar_backtest(
+        velas, Fixed([1] * 11), capital=1000, comision=0.0005, slippage=4, apalancamiento=10,
+        funding=0.001, margen_mantenimiento=0.005,
+    )  # fmt: skip
+    trade = _one(result)
+    entry = apply_slippage(100.0, 1.0, 4)
+    assert trade.entry_price == entry
+    assert trade.exit_reason == "liquidacion"
+    assert trade.exit_price == liquidation_price(entry, 1.0, 10.0, 0.005)
+    notional_out = trade.quantity * trade.exit_price
+    assert trade.fees == pytest.approx(
+        fee(trade.quantity * entry, 0.0005) + fee(notional_out, 0.005), rel=1e-12
+    )
+    assert trade.funding == pytest.approx(funding_payment(1.0, trade.quantity, 100.0, 0.001))
 
 
 def test_bad_arguments_and_candles_get_clear_errors():
