@@ -287,7 +287,6 @@ class CandleRepository:
             for a, b in zip(run_starts.tolist(), run_ends.tolist(), strict=True)
         ]
 
-
     def _complete(self, symbol: str, interval: str, start: int, end: int) -> bool:
         """True when every candle of [start, end) is stored: counted in the index, since open
         times are unique per stream, without reading them (the common case of a rerun)."""
