@@ -17,14 +17,15 @@ import subprocess
 import sys
 import threading
 
-from config.settings import NO_TOKEN, PROJECT_ROOT, Secret, url_host
+from config.settings import NO_TOKEN, PROJECT_ROOT, Secret
 from core.errors import ConfigError, ExchangeError
+from core.exchange.demo.runner import DemoAddress
 from core.exchange.demo.server import DemoOptions
 
 _READY, _REFUSED = "ready", "refused"
 
 
-class DemoExchangeProcess:
+class DemoExchangeProcess(DemoAddress):
     """A demo exchange serving from a child process; `start()` returns once it listens."""
 
     def __init__(
@@ -39,14 +40,6 @@ class DemoExchangeProcess:
         self.host, self.port = host, port
         self._api_token = api_token
         self._process: subprocess.Popen[str] | None = None
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://{url_host(self.host)}:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{url_host(self.host)}:{self.port}"
 
     def start(self, timeout_s: float = 30.0) -> DemoExchangeProcess:
         """Start the child and wait until it listens.

@@ -37,12 +37,11 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class DemoExchangeServer:
-    """A running demo exchange inside the current event loop."""
+class DemoAddress:
+    """Where a demo exchange listens (`host`, `port`) and the URLs clients use for it."""
 
-    def __init__(self, runner: web.AppRunner, host: str, port: int) -> None:
-        self._runner = runner
-        self.host, self.port = host, port
+    host: str
+    port: int
 
     @property
     def rest_url(self) -> str:
@@ -51,6 +50,14 @@ class DemoExchangeServer:
     @property
     def ws_url(self) -> str:
         return f"ws://{url_host(self.host)}:{self.port}"
+
+
+class DemoExchangeServer(DemoAddress):
+    """A running demo exchange inside the current event loop."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int) -> None:
+        self._runner = runner
+        self.host, self.port = host, port
 
     async def stop(self) -> None:
         """Close every WebSocket (1001) and stop listening."""
@@ -127,7 +134,7 @@ async def serve_until_signal(
         await server.stop()
 
 
-class DemoExchangeThread:
+class DemoExchangeThread(DemoAddress):
     """A demo exchange serving from a background thread with its own event loop.
 
     `start()` returns once it listens; `.port`, `.rest_url`, `.ws_url` are then valid.
@@ -149,14 +156,6 @@ class DemoExchangeThread:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://{url_host(self.host)}:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{url_host(self.host)}:{self.port}"
 
     def start(self, timeout_s: float = 10.0) -> DemoExchangeThread:
         """Start serving; raises what start_demo_exchange raised, or ExchangeError on a timeout."""
