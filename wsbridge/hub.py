@@ -267,7 +267,7 @@ class Hub:
             if client.ws.state is not State.OPEN:
                 continue
             if client.ws.transport.get_write_buffer_size() > self.send_limit:
-                self._fall_behind(client, now, sub)
+                self._fall_behind(client, now, sub, message)
                 continue
             if client.behind_since is not None:
                 self._catch_up(client)
@@ -276,12 +276,20 @@ class Hub:
         self.fanout_ms.append((time.perf_counter() - start) * 1000)
         self.messages_out += len(ready)
 
-    def _fall_behind(self, client: Client, now: float, sub: Subscription | None) -> None:
+    def _fall_behind(
+        self, client: Client, now: float, sub: Subscription | None, message: dict[str, Any]
+    ) -> None:
         client.skipped += 1
         self.skipped += 1
-        if sub is not None and (key := (sub.symbol, sub.interval)) not in client.missed_from:
+        if sub is not None:
+            # The earliest candle this client may lack: the skipped one itself (a closing update
+            # can arrive after the next candle opened) or the stream's latest.
             latest = sub.current or (sub.history[-1] if sub.history else None)
-            client.missed_from[key] = latest.open_time if latest else 0
+            times = [latest.open_time if latest else 0]
+            if message.get("tipo") == "vela":
+                times.append(message["vela"]["open_time"])
+            key = (sub.symbol, sub.interval)
+            client.missed_from[key] = min(client.missed_from.get(key, min(times)), min(times))
         if client.behind_since is None:
             client.behind_since = now
         elif now - client.behind_since > self.stall_limit_s:
