@@ -17,29 +17,18 @@ import subprocess
 import sys
 import threading
 
-from config.settings import NO_TOKEN, PROJECT_ROOT, Secret
+from config.settings import PROJECT_ROOT, Secret
 from core.errors import ConfigError, ExchangeError
-from core.exchange.demo.runner import DemoAddress
+from core.exchange.demo.runner import DemoLauncher
 from core.exchange.demo.server import DemoOptions
 
 _READY, _REFUSED = "ready", "refused"
 
 
-class DemoExchangeProcess(DemoAddress):
+class DemoExchangeProcess(DemoLauncher):
     """A demo exchange serving from a child process; `start()` returns once it listens."""
 
-    def __init__(
-        self,
-        options: DemoOptions | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        *,
-        api_token: Secret = NO_TOKEN,
-    ) -> None:
-        self.options = options or DemoOptions()
-        self.host, self.port = host, port
-        self._api_token = api_token
-        self._process: subprocess.Popen[str] | None = None
+    _process: subprocess.Popen[str] | None = None
 
     def start(self, timeout_s: float = 30.0) -> DemoExchangeProcess:
         """Start the child and wait until it listens.

@@ -52,6 +52,23 @@ class DemoAddress:
         return f"ws://{url_host(self.host)}:{self.port}"
 
 
+class DemoLauncher(DemoAddress):
+    """What a demo exchange serving outside the caller's event loop is started from: its
+    options, address (port 0: a free one) and the API token a public bind needs."""
+
+    def __init__(
+        self,
+        options: DemoOptions | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        api_token: Secret = NO_TOKEN,
+    ) -> None:
+        self.options = options or DemoOptions()
+        self.host, self.port = host, port
+        self._api_token = api_token
+
+
 class DemoExchangeServer(DemoAddress):
     """A running demo exchange inside the current event loop."""
 
@@ -134,31 +151,20 @@ async def serve_until_signal(
         await server.stop()
 
 
-class DemoExchangeThread(DemoAddress):
+class DemoExchangeThread(DemoLauncher):
     """A demo exchange serving from a background thread with its own event loop.
 
     `start()` returns once it listens; `.port`, `.rest_url`, `.ws_url` are then valid.
     """
 
-    def __init__(
-        self,
-        options: DemoOptions | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        *,
-        api_token: Secret = NO_TOKEN,
-    ) -> None:
-        self.options = options or DemoOptions()
-        self.host, self.port = host, port
-        self._api_token = api_token
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: DemoExchangeServer | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _server: DemoExchangeServer | None = None
+    _thread: threading.Thread | None = None
+    _error: BaseException | None = None
 
     def start(self, timeout_s: float = 10.0) -> DemoExchangeThread:
         """Start serving; raises what start_demo_exchange raised, or ExchangeError on a timeout."""
+        self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="demo-exchange", daemon=True)
         self._thread.start()
         ready = self._ready.wait(timeout_s)
