@@ -37,6 +37,14 @@ def _run(args: list[str], env: dict[str, str], timeout: float = 60) -> subproces
     )
 
 
+def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """A long-running command, its output kept for the checks after it stops."""
+    return subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
 def _notices(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if NOTICE in line]
 
@@ -121,14 +129,7 @@ def _stop(process: subprocess.Popen) -> tuple[str, str]:
 @pytest.mark.parametrize("command", [["-m", "wsbridge"], ["run.py", "bridge"]])
 def test_the_bridge_alone_starts_the_demo_exchange_and_serves_a_snapshot(tmp_path, command):
     env = _env(tmp_path, BRIDGE_PORT=str(free_port()))
-    process = subprocess.Popen(
-        [sys.executable, *command],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _start(command, env)
     try:
         wait_for(f"http://127.0.0.1:{env['BRIDGE_PORT']}/health")
         url = f"ws://127.0.0.1:{env['BRIDGE_PORT']}/?symbol=BTCUSDT&interval=1m"
@@ -142,14 +143,7 @@ def test_the_bridge_alone_starts_the_demo_exchange_and_serves_a_snapshot(tmp_pat
 
 def test_the_web_app_alone_starts_the_demo_exchange_and_serves_fresh_candles(tmp_path):
     env = _env(tmp_path, WEB_PORT=str(free_port()))
-    process = subprocess.Popen(
-        [sys.executable, "run.py", "web"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _start(["run.py", "web"], env)
     try:
         base = f"http://127.0.0.1:{env['WEB_PORT']}"
         wait_for(f"{base}/health")
@@ -171,14 +165,7 @@ def test_the_stream_smoke_script_starts_the_demo_exchange_and_prints_klines(tmp_
 
 
 def test_the_stream_smoke_script_stops_cleanly_on_sigterm(tmp_path):
-    process = subprocess.Popen(
-        [sys.executable, "websocket/test_ws_connection.py"],
-        cwd=ROOT,
-        env=_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _start(["websocket/test_ws_connection.py"], _env(tmp_path))
     line = process.stdout.readline()  # blocks until the first event (the script's default: 30 s)
     assert line.startswith(("[conectado]", "open ", "CLOSED ")), line
     _stop(process)
@@ -187,14 +174,7 @@ def test_the_stream_smoke_script_stops_cleanly_on_sigterm(tmp_path):
 def test_run_py_uses_a_demo_exchange_already_listening_on_demo_port(demo_exchange, tmp_path):
     env = _env(tmp_path, WEB_PORT=str(free_port()), BRIDGE_PORT=str(free_port()))
     env["DEMO_PORT"] = str(demo_exchange.port)
-    process = subprocess.Popen(
-        [sys.executable, "run.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _start(["run.py"], env)
     try:
         wait_for(f"http://127.0.0.1:{env['WEB_PORT']}/health")
     finally:
