@@ -46,6 +46,19 @@ def liquidation_price(
     return entry * (1 - side / leverage) / (1 - side * mmr)
 
 
+def margin_liquidation_price(
+    entry: float, side: float, quantity: float, margin: float, mmr: float, cum: float = 0.0
+) -> float:
+    """Mark price at which a position's margin plus its unrealised PnL equals its maintenance.
+
+    Solves margin + side x q x (P - entry) = q x P x mmr - cum for P: the general form Binance
+    uses, where `margin` is the isolated wallet (isolated) or what the account can lose (cross)
+    and `cum` the bracket's maintenance amount. With margin = q x entry / leverage and cum = 0 it
+    is `liquidation_price`. A result <= 0 means the position cannot be liquidated.
+    """
+    return (side * quantity * entry - margin - cum) / (quantity * (side - mmr))
+
+
 class MarginTier(Protocol):
     """One leverage bracket of `GET /fapi/v1/leverageBracket` (the demo exchange's `Bracket`).
 

@@ -4,47 +4,59 @@ brackets, position mode; the API-key-only listen keys; the public premium index.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
+from core.exchange.demo import margin, trade_wire
 from core.exchange.demo.accounts import Account, Accounts, MarginType
 from core.exchange.demo.auth import api_key_of, verify
 from core.exchange.demo.brackets import brackets_of, max_notional
 from core.exchange.demo.errors import BinanceError, illegal_digits, mandatory_missing
 from core.exchange.demo.market import DemoClock, DemoMarket
-from core.exchange.demo.premium import mark_price, premium_index
-
-_ZERO = "0.00000000"
+from core.exchange.demo.matching import MatchingEngine
+from core.exchange.demo.premium import premium_index
+from core.exchange.demo.trade_wire import usdt
 
 
 @dataclass(slots=True)
 class AccountDesk:
-    """What the account routes serve: the accounts, the demo clock and market, the seed."""
+    """What the trading routes serve: accounts, the demo clock and market, the engine, the seed."""
 
     accounts: Accounts
     clock: DemoClock
     market: DemoMarket
     seed: int
+    engine: MatchingEngine
 
 
 DESK = web.AppKey("account_desk", AccountDesk)
 
 
-async def _signed(request: web.Request) -> tuple[Account, dict[str, str]]:
-    """The signed request's account and parameters (BinanceError as Binance would answer)."""
+async def signed(request: web.Request) -> tuple[Account, dict[str, str]]:
+    """The signed request's account and parameters (BinanceError as Binance would answer).
+
+    The timestamp may be on the demo clock (what /fapi/v1/time says) or on the local wall
+    clock: they differ only when the demo runs fast or starts in the past, and a client that
+    never synchronised its clock must still trade there.
+    """
     desk = request.app[DESK]
     body = await request.text() if request.method in ("POST", "PUT", "DELETE") else ""
     now = desk.clock.now_ms()
     key, params = verify(
-        request.headers, request.rel_url.raw_query_string, body, desk.accounts.secrets, now
+        request.headers,
+        request.rel_url.raw_query_string,
+        body,
+        desk.accounts.secrets,
+        now,
+        wall_ms=int(time.time() * 1000),
     )
     return desk.accounts.get(key, now), params
 
 
-def _symbol(request: web.Request, params: dict[str, str]) -> str:
+def symbol_param(request: web.Request, params: dict[str, str]) -> str:
     """The mandatory listed `symbol`: -1102 without it, -1121 for an unknown one."""
     symbol = params.get("symbol", "")
     if not symbol:
@@ -56,28 +68,58 @@ def _symbol(request: web.Request, params: dict[str, str]) -> str:
 
 def _maybe_symbol(request: web.Request, params: dict[str, str]) -> str | None:
     """The optional `symbol`, checked when sent."""
-    return _symbol(request, params) if params.get("symbol") else None
+    return symbol_param(request, params) if params.get("symbol") else None
 
 
-def _usdt(amount: Decimal) -> str:
-    return f"{amount:.8f}"
+@dataclass(frozen=True, slots=True)
+class _Margins:
+    """An account's money at one instant, as every balance endpoint reports it."""
+
+    wallet: float
+    unrealised: float  # cross positions only
+    position_margin: float
+    order_margin: float
+    maintenance: float
+    available: float
+
+
+def _margins(request: web.Request, account: Account) -> _Margins:
+    desk = request.app[DESK]
+    now = desk.clock.now_ms()
+    desk.engine.advance(now)
+    mark = desk.engine.mark(now)
+    specs = desk.engine.specs
+    positions = [p for p in account.book.positions.values() if p.amount]
+    held = sum(margin.position_margin(account, specs[p.symbol], p) for p in positions)
+    orders = sum(
+        margin.order_margin(account, specs[o.symbol], o) for o in account.book.open_orders()
+    )
+    maintenance = 0.0
+    for position in positions:
+        spec = specs[position.symbol]
+        notional = margin.steps_to_quantity(spec, abs(position.amount)) * mark(position.symbol)
+        rate, cum = margin.maintenance_tier(position.symbol, notional)
+        maintenance += max(0.0, notional * rate - cum)
+    unrealised = margin.cross_unrealised(account, specs, mark)
+    available = margin.available_balance(account, specs, mark)
+    return _Margins(account.wallet_balance, unrealised, held, orders, maintenance, available)
 
 
 def _alias(account: Account) -> str:
     return hashlib.sha256(account.api_key.encode()).hexdigest()[:8]
 
 
-def _balance_rows(account: Account) -> list[dict[str, Any]]:
-    wallet = _usdt(account.wallet_balance)
+def _balance_rows(account: Account, money: _Margins) -> list[dict[str, Any]]:
+    available = usdt(max(0.0, money.available))
     return [
         {
             "accountAlias": _alias(account),
             "asset": "USDT",
-            "balance": wallet,
-            "crossWalletBalance": wallet,
-            "crossUnPnl": _ZERO,
-            "availableBalance": wallet,
-            "maxWithdrawAmount": wallet,
+            "balance": usdt(money.wallet),
+            "crossWalletBalance": usdt(money.wallet),
+            "crossUnPnl": usdt(money.unrealised),
+            "availableBalance": available,
+            "maxWithdrawAmount": available,
             "marginAvailable": True,
             "updateTime": account.update_ms,
         }
@@ -86,72 +128,87 @@ def _balance_rows(account: Account) -> list[dict[str, Any]]:
 
 async def balance(request: web.Request) -> web.Response:
     """GET /fapi/v2/balance and /fapi/v3/balance."""
-    account, _ = await _signed(request)
-    return web.json_response(_balance_rows(account))
+    account, _ = await signed(request)
+    return web.json_response(_balance_rows(account, _margins(request, account)))
 
 
-def _totals(account: Account) -> dict[str, Any]:
-    wallet = _usdt(account.wallet_balance)
+def _totals(money: _Margins) -> dict[str, Any]:
+    available = usdt(max(0.0, money.available))
     return {
-        "totalInitialMargin": _ZERO,
-        "totalMaintMargin": _ZERO,
-        "totalWalletBalance": wallet,
-        "totalUnrealizedProfit": _ZERO,
-        "totalMarginBalance": wallet,
-        "totalPositionInitialMargin": _ZERO,
-        "totalOpenOrderInitialMargin": _ZERO,
-        "totalCrossWalletBalance": wallet,
-        "totalCrossUnPnl": _ZERO,
-        "availableBalance": wallet,
-        "maxWithdrawAmount": wallet,
+        "totalInitialMargin": usdt(money.position_margin + money.order_margin),
+        "totalMaintMargin": usdt(money.maintenance),
+        "totalWalletBalance": usdt(money.wallet),
+        "totalUnrealizedProfit": usdt(money.unrealised),
+        "totalMarginBalance": usdt(money.wallet + money.unrealised),
+        "totalPositionInitialMargin": usdt(money.position_margin),
+        "totalOpenOrderInitialMargin": usdt(money.order_margin),
+        "totalCrossWalletBalance": usdt(money.wallet),
+        "totalCrossUnPnl": usdt(money.unrealised),
+        "availableBalance": available,
+        "maxWithdrawAmount": available,
     }
 
 
-def _asset(account: Account) -> dict[str, Any]:
-    wallet = _usdt(account.wallet_balance)
+def _asset(account: Account, money: _Margins) -> dict[str, Any]:
+    available = usdt(max(0.0, money.available))
     return {
         "asset": "USDT",
-        "walletBalance": wallet,
-        "unrealizedProfit": _ZERO,
-        "marginBalance": wallet,
-        "maintMargin": _ZERO,
-        "initialMargin": _ZERO,
-        "positionInitialMargin": _ZERO,
-        "openOrderInitialMargin": _ZERO,
-        "crossWalletBalance": wallet,
-        "crossUnPnl": _ZERO,
-        "availableBalance": wallet,
-        "maxWithdrawAmount": wallet,
+        "walletBalance": usdt(money.wallet),
+        "unrealizedProfit": usdt(money.unrealised),
+        "marginBalance": usdt(money.wallet + money.unrealised),
+        "maintMargin": usdt(money.maintenance),
+        "initialMargin": usdt(money.position_margin + money.order_margin),
+        "positionInitialMargin": usdt(money.position_margin),
+        "openOrderInitialMargin": usdt(money.order_margin),
+        "crossWalletBalance": usdt(money.wallet),
+        "crossUnPnl": usdt(money.unrealised),
+        "availableBalance": available,
+        "maxWithdrawAmount": available,
         "marginAvailable": True,
         "updateTime": account.update_ms,
     }
 
 
-def _account_position(account: Account, symbol: str) -> dict[str, Any]:
+def _account_position(request: web.Request, account: Account, symbol: str) -> dict[str, Any]:
+    desk = request.app[DESK]
+    spec = desk.market.symbols[symbol]
     config = account.config(symbol)
+    position = account.book.position(symbol)
+    now = desk.clock.now_ms()
+    mark_units = desk.market.price_at(symbol, now) or 0
+    mark = margin.units_to_price(spec, mark_units)
+    initial = margin.position_margin(account, spec, position)
+    orders = sum(margin.order_margin(account, spec, o) for o in account.book.open_orders(symbol))
+    bids = sum(o.remaining * o.price for o in account.book.open_orders(symbol) if o.side == "BUY")
+    asks = sum(o.remaining * o.price for o in account.book.open_orders(symbol) if o.side == "SELL")
     return {
         "symbol": symbol,
-        "initialMargin": "0",
-        "maintMargin": "0",
-        "unrealizedProfit": _ZERO,
-        "positionInitialMargin": "0",
-        "openOrderInitialMargin": "0",
+        "initialMargin": usdt(initial + orders),
+        "maintMargin": usdt(0.0),
+        "unrealizedProfit": usdt(margin.unrealised(spec, position, mark)),
+        "positionInitialMargin": usdt(initial),
+        "openOrderInitialMargin": usdt(orders),
         "leverage": str(config.leverage),
         "isolated": config.margin_type is MarginType.ISOLATED,
-        "entryPrice": "0.0",
-        "breakEvenPrice": "0.0",
+        "entryPrice": usdt(position.entry),
+        "breakEvenPrice": usdt(trade_wire.break_even(spec, position)),
         "maxNotional": str(max_notional(symbol, config.leverage)),
-        "bidNotional": "0",
-        "askNotional": "0",
+        "bidNotional": trade_wire.fixed(bids, spec.quote_decimals),
+        "askNotional": trade_wire.fixed(asks, spec.quote_decimals),
         "positionSide": "BOTH",
-        "positionAmt": "0",
-        "updateTime": 0,
+        "positionAmt": trade_wire.quantity(spec, position.amount),
+        "updateTime": position.update_ms,
     }
 
 
+def _account_body(request: web.Request, account: Account) -> dict[str, Any]:
+    money = _margins(request, account)
+    return {**_totals(money), "assets": [_asset(account, money)]}
+
+
 async def account_v2(request: web.Request) -> web.Response:
-    """GET /fapi/v2/account: totals, the USDT asset and a zero position per symbol."""
-    account, _ = await _signed(request)
+    """GET /fapi/v2/account: totals, the USDT asset and a position row per symbol."""
+    account, _ = await signed(request)
     symbols = request.app[DESK].market.symbols
     body = {
         "feeTier": 0,
@@ -162,66 +219,59 @@ async def account_v2(request: web.Request) -> web.Response:
         "updateTime": 0,
         "multiAssetsMargin": False,
         "tradeGroupId": -1,
-        **_totals(account),
-        "assets": [_asset(account)],
-        "positions": [_account_position(account, symbol) for symbol in symbols],
+        **_account_body(request, account),
+        "positions": [_account_position(request, account, symbol) for symbol in symbols],
     }
     return web.json_response(body)
 
 
 async def account_v3(request: web.Request) -> web.Response:
-    """GET /fapi/v3/account: totals, the USDT asset, positions only where one is open (none)."""
-    account, _ = await _signed(request)
-    return web.json_response({**_totals(account), "assets": [_asset(account)], "positions": []})
+    """GET /fapi/v3/account: totals, the USDT asset, positions only where one is open."""
+    account, _ = await signed(request)
+    opened = [p.symbol for p in account.book.positions.values() if p.amount]
+    rows = [_account_position(request, account, symbol) for symbol in sorted(opened)]
+    return web.json_response({**_account_body(request, account), "positions": rows})
 
 
-def _position_risk(account: Account, symbol: str, mark: str) -> dict[str, Any]:
-    config = account.config(symbol)
-    return {
-        "symbol": symbol,
-        "positionAmt": "0",
-        "entryPrice": "0.0",
-        "breakEvenPrice": "0.0",
-        "markPrice": mark,
-        "unRealizedProfit": _ZERO,
-        "liquidationPrice": "0",
-        "leverage": str(config.leverage),
-        "maxNotionalValue": str(max_notional(symbol, config.leverage)),
-        "marginType": "isolated" if config.margin_type is MarginType.ISOLATED else "cross",
-        "isolatedMargin": _ZERO,
-        "isAutoAddMargin": "false",
-        "positionSide": "BOTH",
-        "notional": "0",
-        "isolatedWallet": "0",
-        "updateTime": 0,
-    }
+def _position_rows(request: web.Request, account: Account, symbols: list[str]) -> list[Any]:
+    desk = request.app[DESK]
+    now = desk.clock.now_ms()
+    desk.engine.advance(now)
+    mark = desk.engine.mark(now)
+    rows = []
+    for name in symbols:
+        units = desk.market.price_at(name, now)
+        if units is None:
+            continue
+        position = account.book.position(name)
+        liquidation = margin.liquidation_price(account, desk.engine.specs, position, mark)
+        rows.append(
+            trade_wire.position_risk(account, desk.engine.specs, position, units, liquidation)
+        )
+    return rows
 
 
 async def position_risk_v2(request: web.Request) -> web.Response:
-    """GET /fapi/v2/positionRisk: a row per symbol (or the one asked for), zero positions."""
-    account, params = await _signed(request)
-    desk = request.app[DESK]
+    """GET /fapi/v2/positionRisk: a row per symbol (or the one asked for), open or not."""
+    account, params = await signed(request)
     symbol = _maybe_symbol(request, params)
-    now = desk.clock.now_ms()
-    rows = []
-    for name in [symbol] if symbol else list(desk.market.symbols):
-        mark = mark_price(desk.market, name, now)
-        if mark is not None:
-            rows.append(_position_risk(account, name, mark))
-    return web.json_response(rows)
+    symbols = [symbol] if symbol else list(request.app[DESK].market.symbols)
+    return web.json_response(_position_rows(request, account, symbols))
 
 
 async def position_risk_v3(request: web.Request) -> web.Response:
-    """GET /fapi/v3/positionRisk: only open positions, so none until the demo matches orders."""
-    _, params = await _signed(request)
-    _maybe_symbol(request, params)
-    return web.json_response([])
+    """GET /fapi/v3/positionRisk: only open positions (of one symbol when asked)."""
+    account, params = await signed(request)
+    symbol = _maybe_symbol(request, params)
+    opened = sorted(p.symbol for p in account.book.positions.values() if p.amount)
+    symbols = [s for s in opened if symbol in (None, s)]
+    return web.json_response(_position_rows(request, account, symbols))
 
 
 async def change_leverage(request: web.Request) -> web.Response:
     """POST /fapi/v1/leverage → {leverage, maxNotionalValue, symbol}; -4028 out of range."""
-    account, params = await _signed(request)
-    symbol = _symbol(request, params)
+    account, params = await signed(request)
+    symbol = symbol_param(request, params)
     raw = params.get("leverage", "")
     if not raw:
         raise mandatory_missing("leverage")
@@ -239,8 +289,8 @@ async def change_leverage(request: web.Request) -> web.Response:
 
 async def change_margin_type(request: web.Request) -> web.Response:
     """POST /fapi/v1/marginType (ISOLATED | CROSSED); -4046 when it is already that."""
-    account, params = await _signed(request)
-    symbol = _symbol(request, params)
+    account, params = await signed(request)
+    symbol = symbol_param(request, params)
     try:
         margin_type = MarginType(params.get("marginType", "").upper())
     except ValueError:
@@ -255,7 +305,7 @@ def _brackets_entry(symbol: str) -> dict[str, Any]:
 
 async def leverage_bracket(request: web.Request) -> web.Response:
     """GET /fapi/v1/leverageBracket: every symbol's tiers, or one symbol's as an object."""
-    _, params = await _signed(request)
+    _, params = await signed(request)
     symbol = _maybe_symbol(request, params)
     if symbol:
         return web.json_response(_brackets_entry(symbol))
@@ -264,7 +314,7 @@ async def leverage_bracket(request: web.Request) -> web.Response:
 
 async def position_mode(request: web.Request) -> web.Response:
     """GET /fapi/v1/positionSide/dual: the demo trades in one-way mode only."""
-    await _signed(request)
+    await signed(request)
     return web.json_response({"dualSidePosition": False})
 
 

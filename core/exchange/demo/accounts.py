@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import secrets
 import string
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from enum import StrEnum
 
 from core.exchange.demo.brackets import max_leverage
 from core.exchange.demo.errors import BinanceError
+from core.exchange.demo.orders import Book
 
 DEFAULT_LEVERAGE = 20
 LISTEN_KEY_TTL_MS = 60 * 60_000
@@ -39,13 +39,14 @@ class ListenKey:
 
 @dataclass(slots=True)
 class Account:
-    """One API key's account: one-way position mode, a USDT wallet and no positions yet."""
+    """One API key's account: one-way position mode, a USDT wallet, its orders and positions."""
 
     api_key: str
-    wallet_balance: Decimal
+    wallet_balance: float
     update_ms: int
     symbols: dict[str, SymbolConfig] = field(default_factory=dict)
     listen_key: ListenKey | None = None
+    book: Book = field(default_factory=Book)
 
     def config(self, symbol: str) -> SymbolConfig:
         """The symbol's settings (the defaults until changed)."""
@@ -60,7 +61,7 @@ class Accounts:
 
     def __init__(self, api_secrets: Mapping[str, str], balance: float) -> None:
         self.secrets = dict(api_secrets)
-        self.balance = Decimal(str(balance))
+        self.balance = float(balance)
         self._accounts: dict[str, Account] = {}
 
     def get(self, api_key: str, now_ms: int) -> Account:
@@ -71,6 +72,9 @@ class Accounts:
         if account is None:
             account = self._accounts[api_key] = Account(api_key, self.balance, now_ms)
         return account
+
+    def __iter__(self) -> Iterator[Account]:
+        return iter(self._accounts.values())
 
     def set_leverage(self, account: Account, symbol: str, leverage: int) -> int:
         """Set the symbol's leverage; returns it. Raises BinanceError -4028 outside 1..max."""
@@ -84,6 +88,10 @@ class Accounts:
         config = account.config(symbol)
         if config.margin_type is margin_type:
             raise BinanceError(-4046, "No need to change margin type.")
+        if account.book.position(symbol).amount:
+            raise BinanceError(-4048, "Margin type cannot be changed if there exists position.")
+        if account.book.open_orders(symbol):
+            raise BinanceError(-4047, "Margin type cannot be changed if there exists open orders.")
         config.margin_type = margin_type
 
     def open_listen_key(self, account: Account, now_ms: int) -> str:

@@ -58,11 +58,12 @@ def _whole(params: Mapping[str, str], name: str) -> int | None:
     return int(raw)
 
 
-def check_timestamp(params: Mapping[str, str], now_ms: int) -> None:
-    """Accept `timestamp` within `recvWindow` (default 5000, at most 60000) of `now_ms`.
+def check_timestamp(params: Mapping[str, str], now_ms: int, wall_ms: int | None = None) -> None:
+    """Accept `timestamp` within `recvWindow` (default 5000, at most 60000) of `now_ms`, or of
+    `wall_ms` when given (the demo's second clock: see account_routes.signed).
 
     Raises BinanceError: -1102 without timestamp, -1100 for a non-number, -1131 for a recvWindow
-    over 60000, -1021 outside the window (or more than 1 s ahead of `now_ms`).
+    over 60000, -1021 outside the window (or more than 1 s ahead of the clock).
     """
     timestamp = _whole(params, "timestamp")
     if timestamp is None:
@@ -71,6 +72,8 @@ def check_timestamp(params: Mapping[str, str], now_ms: int) -> None:
     window = DEFAULT_RECV_WINDOW if window is None else window
     if window > MAX_RECV_WINDOW:
         raise BinanceError(-1131, f"recvWindow must be less than {MAX_RECV_WINDOW}.")
+    if wall_ms is not None and wall_ms - window <= timestamp < wall_ms + MAX_AHEAD_MS:
+        return
     if timestamp >= now_ms + MAX_AHEAD_MS:
         raise BinanceError(
             -1021, f"Timestamp for this request was {MAX_AHEAD_MS}ms ahead of the server's time."
@@ -85,6 +88,7 @@ def verify(
     raw_body: str,
     secrets: Mapping[str, str],
     now_ms: int,
+    wall_ms: int | None = None,
 ) -> tuple[str, dict[str, str]]:
     """Check a signed request as Binance does; returns (API key, its parameters).
 
@@ -98,7 +102,7 @@ def verify(
     body, body_signature = _split_signature(raw_body)
     params = dict(parse_qsl(query, keep_blank_values=True))
     params.update(parse_qsl(body, keep_blank_values=True))
-    check_timestamp(params, now_ms)
+    check_timestamp(params, now_ms, wall_ms)
     signature = query_signature or body_signature
     if not signature:
         raise mandatory_missing("signature")

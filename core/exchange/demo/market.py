@@ -31,6 +31,7 @@ from core.exchange.demo.symbols import DAY_MS, SYMBOLS, SymbolSpec
 from core.intervals import MINUTE_MS, check_interval, floor_open, interval_ms, next_open
 
 HOUR_MS = 60 * MINUTE_MS
+STEP_MS = MINUTE_MS // PROGRESS_STEPS  # how often the demo's last price moves
 _DAY_INTERVALS = ("1d", "3d", "1w", "1M")
 _TABLE_GROWTH_DAYS = 512
 
@@ -228,6 +229,27 @@ class DemoMarket:
         if offset:
             before = int(self._day_minutes(book, day)[: offset // MINUTE_MS, TRADES].sum())
         return int(book.path.trade_base[day]) + before + 1
+
+    def minute_prices(self, symbol: str, minute_ms: int) -> np.ndarray:
+        """The trade prices through the minute opening at `minute_ms`, in price units.
+
+        PROGRESS_STEPS + 1 values: [k] is the last price at minute_ms + k x STEP_MS, [0] the
+        open, [-1] the close; the same path the partial klines and streams show, so an order
+        fills exactly where the chart trades. Raises DataError for an unknown symbol.
+        """
+        spec = self.spec(symbol)
+        book = self._book(spec)
+        day, offset = divmod(minute_ms - spec.onboard_ms, DAY_MS)
+        rows = self._day_minutes(book, day)
+        index = offset // MINUTE_MS
+        return self._minute_progress(book, day * MINUTES_PER_DAY + index, rows[index]).prices
+
+    def price_at(self, symbol: str, now_ms: int) -> int | None:
+        """The last trade price at `now_ms` in price units; None before the listing."""
+        if now_ms < self.spec(symbol).onboard_ms:
+            return None
+        minute = now_ms - now_ms % MINUTE_MS
+        return int(self.minute_prices(symbol, minute)[(now_ms - minute) // STEP_MS])
 
     def _opens(self, spec, interval, now_ms, start_ms, end_ms, limit) -> np.ndarray:
         if now_ms < spec.onboard_ms:

@@ -14,13 +14,17 @@ import numpy as np
 from aiohttp import WSCloseCode, web
 
 from config.settings import DEFAULT_DEMO_API_KEY, DEFAULT_DEMO_API_SECRET, DEFAULT_DEMO_BALANCE
+from core.costs import MAKER_FEE, TAKER_FEE
 from core.errors import ConfigError
 from core.exchange.demo.account_routes import AccountDesk, add_account_routes
 from core.exchange.demo.accounts import Accounts
 from core.exchange.demo.auth import API_KEY_PATTERN
 from core.exchange.demo.errors import BinanceError
 from core.exchange.demo.market import DemoClock, DemoMarket, KlineBatch
+from core.exchange.demo.matching import Fees, MatchingEngine
+from core.exchange.demo.order_routes import add_order_routes
 from core.exchange.demo.streams import HUB, StreamHub, websocket_handler
+from core.exchange.demo.user_stream import UserStreams, add_user_streams
 from core.exchange.demo.wire import error_body, exchange_info, klines_json
 from core.exchange.limits import MAX_KLINES
 from core.intervals import INTERVALS
@@ -41,7 +45,8 @@ class DemoOptions:
     /_demo/fault/* admin routes. start_ms: demo instant at start-up (default: the wall clock).
     outages: [start, end) ms windows with no klines at all, like Binance's maintenance holes.
     api_keys: API key → secret of every account it accepts (default: the documented demo pair).
-    balance: USDT in the wallet of an account when its key is first used.
+    balance: USDT in the wallet of an account when its key is first used. maker_fee,
+    taker_fee: commission rates (fractions of notional; Binance's base tier by default).
     """
 
     speed: float = 1.0
@@ -56,6 +61,8 @@ class DemoOptions:
         default_factory=lambda: {DEFAULT_DEMO_API_KEY: DEFAULT_DEMO_API_SECRET}
     )
     balance: float = DEFAULT_DEMO_BALANCE
+    maker_fee: float = MAKER_FEE
+    taker_fee: float = TAKER_FEE
 
     def __post_init__(self) -> None:
         if not 0 < self.speed <= 10_000:
@@ -66,6 +73,9 @@ class DemoOptions:
             raise ConfigError("demo ping interval and connection lifetime must be > 0")
         if not math.isfinite(self.balance) or self.balance <= 0:
             raise ConfigError(f"demo balance {self.balance!r} must be a positive amount of USDT")
+        for fee in (self.maker_fee, self.taker_fee):
+            if not (math.isfinite(fee) and 0 <= fee < 0.01):
+                raise ConfigError(f"demo fee {fee!r} must be a fraction between 0 and 0.01")
         for key, secret in self.api_keys.items():
             if not API_KEY_PATTERN.fullmatch(key) or not secret:
                 raise ConfigError("demo API keys must be 1-64 of A-Z a-z 0-9 _ - with a secret")
@@ -281,11 +291,15 @@ def create_app(options: DemoOptions | None = None) -> web.Application:
     app.router.add_get("/fapi/v1/exchangeInfo", exchange_information)
     app.router.add_get("/fapi/v1/klines", klines)
     accounts = Accounts(options.api_keys, options.balance)
-    add_account_routes(app, AccountDesk(accounts, clock, market, options.seed))
-    for path in ("/market/ws", "/market/stream", "/ws", "/stream"):
+    user_streams = UserStreams(accounts, clock)
+    fees = Fees(options.maker_fee, options.taker_fee)
+    engine = MatchingEngine(market, accounts, options.seed, fees, user_streams.push)
+    add_account_routes(app, AccountDesk(accounts, clock, market, options.seed, engine))
+    add_order_routes(app, options.faults)
+    add_user_streams(app, engine, user_streams, options.faults)
+    for path in ("/market/ws", "/market/stream", "/ws", "/stream", "/market/ws/{streams:.+}"):
         app.router.add_get(path, websocket_handler)
-    for path in ("/market/ws/{streams:.+}", "/ws/{streams:.+}"):
-        app.router.add_get(path, websocket_handler)
+    log.info("demo exchange: accounts, orders and positions are kept in memory and lost on exit")
     if options.faults:
         app.router.add_post("/_demo/fault/drop", fault_drop)
         app.router.add_post("/_demo/fault/pause", fault_pause)

@@ -67,7 +67,7 @@ def test_new_account_reads_its_balance_account_and_no_positions(exchange):
     assert account["assets"][0]["walletBalance"] == "2500.00000000"
     btc = {p["symbol"]: p for p in account["positions"]}["BTCUSDT"]
     assert (btc["positionAmt"], btc["leverage"], btc["isolated"], btc["positionSide"]) == (
-        "0",
+        "0.000",
         "20",
         False,
         "BOTH",
@@ -82,7 +82,7 @@ def test_v2_and_v3_paths_answer_binance_field_names(exchange):
     assert _signed_get(exchange, "/fapi/v2/balance").json()[0]["balance"] == "2500.00000000"
     rows = _signed_get(exchange, "/fapi/v2/positionRisk", symbol="ETHUSDT").json()
     assert [(r["symbol"], r["positionAmt"], r["marginType"], r["leverage"]) for r in rows] == [
-        ("ETHUSDT", "0", "cross", "20")
+        ("ETHUSDT", "0.000", "cross", "20")
     ]
     assert float(rows[0]["markPrice"]) > 0 and rows[0]["maxNotionalValue"] == "15000000"
     assert _signed_get(exchange, "/fapi/v3/positionRisk", symbol="ETHUSDT").json() == []

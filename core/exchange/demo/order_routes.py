@@ -1,0 +1,531 @@
+"""The demo exchange's signed order API: regular and algo orders, queries, cancels, the
+dead-man's switch, the per-account order rate limits and the order faults."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from core.exchange.demo import order_params as p
+from core.exchange.demo import trade_wire
+from core.exchange.demo.account_routes import DESK, signed, symbol_param
+from core.exchange.demo.accounts import Account
+from core.exchange.demo.errors import BinanceError, mandatory_missing
+from core.exchange.demo.orders import AlgoOrder, Order
+from core.exchange.demo.symbols import SymbolSpec
+
+ORDERS_10S, ORDERS_1M = 300, 1200
+MAX_OPEN_ORDERS, MAX_OPEN_ALGO_ORDERS = 200, 10
+COUNT_10S_HEADER, COUNT_1M_HEADER = "X-MBX-ORDER-COUNT-10S", "X-MBX-ORDER-COUNT-1M"
+MAX_LIST = 1000
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class OrderCounter:
+    """Orders each account placed in the last 10 s and minute of real time, as Binance counts."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._placed: dict[str, deque[float]] = {}
+
+    def charge(self, api_key: str) -> tuple[int, int]:
+        """Count one order; returns (10 s, 1 min) counts. BinanceError -1015 beyond a limit."""
+        now = self.clock()
+        placed = self._placed.setdefault(api_key, deque())
+        while placed and placed[0] <= now - 60:
+            placed.popleft()
+        last_10s = sum(1 for t in placed if t > now - 10)
+        if last_10s >= ORDERS_10S or len(placed) >= ORDERS_1M:
+            limit, window = (
+                (ORDERS_10S, "TEN_SECONDS") if last_10s >= ORDERS_10S else (ORDERS_1M, "ONE_MINUTE")
+            )
+            raise BinanceError(
+                -1015, f"Too many new orders; current limit is {limit} orders per {window}.", 429
+            )
+        placed.append(now)
+        return last_10s + 1, len(placed)
+
+
+@dataclass(slots=True)
+class OrderFaults:
+    """What the next orders suffer (faults mode): a rejection, a lost answer, a late ack."""
+
+    reject_code: int = 0
+    silent: int = 0  # orders accepted whose answer never comes (the connection is dropped)
+    silent_hold_s: float = 5.0
+    delay: int = 0  # orders whose ack is held back
+    delay_s: float = 0.0
+    rejected: list[int] = field(default_factory=list)
+
+
+COUNTER = web.AppKey("order_counter", OrderCounter)
+FAULTS = web.AppKey("order_faults", OrderFaults)
+
+_REJECT_MESSAGES = {
+    -2019: "Margin is insufficient.",
+    -2021: "Order would immediately trigger.",
+    -2022: "ReduceOnly Order is rejected.",
+    -1008: "Server is currently overloaded with other requests. Please try again in a few minutes.",
+    -1015: "Too many new orders.",
+}
+
+
+def _placing(handler: Handler) -> Handler:
+    """Rate-count an order placement, apply the order faults and add the count headers."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        account, _ = await signed(request)
+        faults = request.app[FAULTS]
+        count_10s, count_1m = request.app[COUNTER].charge(account.api_key)
+        headers = {COUNT_10S_HEADER: str(count_10s), COUNT_1M_HEADER: str(count_1m)}
+        if faults.reject_code:
+            code, faults.reject_code = faults.reject_code, 0
+            faults.rejected.append(code)
+            raise BinanceError(code, _REJECT_MESSAGES.get(code, "Order rejected (demo fault)."))
+        response = await handler(request)
+        response.headers.update(headers)
+        if faults.silent:
+            faults.silent -= 1
+            await asyncio.sleep(faults.silent_hold_s)
+            if request.transport is not None:
+                request.transport.close()  # the order stands; its answer never arrives
+        elif faults.delay:
+            faults.delay -= 1
+            await asyncio.sleep(faults.delay_s)
+        return response
+
+    return wrapped
+
+
+def _engine(request: web.Request):  # type: ignore[no-untyped-def]
+    return request.app[DESK].engine
+
+
+def _spec(request: web.Request, symbol: str) -> SymbolSpec:
+    return request.app[DESK].market.symbols[symbol]
+
+
+def _now(request: web.Request) -> int:
+    return request.app[DESK].clock.now_ms()
+
+
+def _unique_client_id(account: Account, client: str, algo: bool) -> None:
+    live = account.book.open_algo_orders() if algo else account.book.open_orders()
+    ids = {a.client_algo_id for a in live} if algo else {o.client_id for o in live}  # type: ignore[union-attr]
+    if client in ids:
+        raise BinanceError(-4116, "ClientOrderId is duplicated.")
+
+
+def _check_notional(spec: SymbolSpec, steps: int, units: int, reduce_only: bool) -> None:
+    notional = Decimal(steps * units).scaleb(-spec.quote_decimals)
+    if not reduce_only and notional < Decimal(spec.min_notional):
+        raise BinanceError(
+            -4164,
+            f"Order's notional must be no smaller than {spec.min_notional} "
+            "(unless you choose reduce only).",
+        )
+
+
+def _check_percent_price(side: str, units: int, market_units: int) -> None:
+    """PERCENT_PRICE: a limit within +5 % / -5 % of the mark price."""
+    if side == "BUY" and units * 100 > market_units * 105:
+        raise BinanceError(-4016, "Limit price can't be higher than the multiplier-up price.")
+    if side == "SELL" and units * 100 < market_units * 95:
+        raise BinanceError(-4024, "Limit price can't be lower than the multiplier-down price.")
+
+
+def _reducible(account: Account, symbol: str, side: str) -> int:
+    """How much of the position an order on `side` can reduce (0 if it would not reduce it)."""
+    position = account.book.position(symbol)
+    return abs(position.amount) if position.side == (1 if side == "SELL" else -1) else 0
+
+
+def _order_from(request: web.Request, account: Account, params: dict[str, str]) -> Order:
+    """A checked new regular order (BinanceError as Binance would refuse it)."""
+    engine, now = _engine(request), _now(request)
+    symbol = symbol_param(request, params)
+    spec = _spec(request, symbol)
+    p.one_way(params)
+    side, kind = p.side(params), p.regular_type(params)
+    if p.flag(params, "closePosition"):
+        raise BinanceError(-1106, "Parameter 'closePosition' sent when not required.")
+    steps = p.quantity_steps(spec, params, market=kind == "MARKET")
+    if steps is None:
+        raise mandatory_missing("quantity")
+    tif = p.time_in_force(params, required=kind == "LIMIT") if kind == "LIMIT" else "GTC"
+    units = p.price_units(spec, params, "price") if kind == "LIMIT" else 0
+    if units is None:
+        raise mandatory_missing("price")
+    reduce_only = p.flag(params, "reduceOnly")
+    market_units = engine.price(symbol, now)
+    if kind == "LIMIT":
+        _check_percent_price(side, units, market_units)
+    _check_notional(spec, steps, units or market_units, reduce_only)
+    order_id = engine.new_order_id()
+    client = p.client_id(params, "newClientOrderId", f"demo_{order_id}")
+    _unique_client_id(account, client, algo=False)
+    if len(account.book.open_orders(symbol)) >= MAX_OPEN_ORDERS:
+        raise BinanceError(-1013, "Filter failure: MAX_NUM_ORDERS")
+    order = Order(
+        order_id=order_id, client_id=client, symbol=symbol, side=side, type=kind,
+        quantity=steps, price=units, time_in_force=tif, reduce_only=reduce_only, time_ms=now,
+        sequence=engine.next_sequence(), good_till=p.good_till(params, tif, now),
+    )  # fmt: skip
+    engine.advance(now)
+    if reduce_only and not _reducible(account, symbol, side):
+        raise BinanceError(-2022, "ReduceOnly Order is rejected.")
+    if tif == "GTX" and order.sign * (market_units - units) <= 0:
+        raise BinanceError(
+            -5022,
+            "Due to the order could not be executed as maker, the Post Only order will be "
+            "rejected.",
+        )
+    if not reduce_only and engine.short_of_margin(account, order, now):
+        raise BinanceError(-2019, "Margin is insufficient.")
+    return order
+
+
+@_placing
+async def new_order(request: web.Request) -> web.Response:
+    """POST /fapi/v1/order: LIMIT or MARKET (conditional types answer -4120)."""
+    account, params = await signed(request)
+    order = _order_from(request, account, params)
+    spec = _spec(request, order.symbol)
+    acked = trade_wire.order_json(spec, order)
+    _engine(request).submit(account, order, _now(request))
+    if params.get("newOrderRespType", "ACK") == "RESULT":
+        return web.json_response(trade_wire.order_json(spec, order))
+    return web.json_response(acked)
+
+
+def _find_order(request: web.Request, account: Account, params: dict[str, str], code: int) -> Order:
+    symbol = symbol_param(request, params)
+    order_id = p.whole(params, "orderId")
+    client = params.get("origClientOrderId", "")
+    if order_id is None and not client:
+        raise BinanceError(
+            -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
+        )
+    _engine(request).advance(_now(request))
+    found: Order | None = None
+    if order_id is not None:
+        found = account.book.orders.get(order_id)
+    else:
+        matches = [o for o in account.book.orders.values() if o.client_id == client]
+        found = max(matches, key=lambda o: o.order_id) if matches else None
+    if found is None or found.symbol != symbol:
+        raise BinanceError(
+            code, "Order does not exist." if code == -2013 else "Unknown order sent."
+        )
+    return found
+
+
+async def query_order(request: web.Request) -> web.Response:
+    """GET /fapi/v1/order by orderId or origClientOrderId (the latest with that id)."""
+    account, params = await signed(request)
+    order = _find_order(request, account, params, -2013)
+    return web.json_response(trade_wire.order_json(_spec(request, order.symbol), order))
+
+
+async def cancel_order(request: web.Request) -> web.Response:
+    """DELETE /fapi/v1/order; -2011 for an unknown or already closed order."""
+    account, params = await signed(request)
+    order = _find_order(request, account, params, -2011)
+    _engine(request).cancel(account, order, _now(request))
+    return web.json_response(trade_wire.order_json(_spec(request, order.symbol), order))
+
+
+@_placing
+async def modify_order(request: web.Request) -> web.Response:
+    """PUT /fapi/v1/order: a LIMIT's new price and quantity; it loses its queue place."""
+    account, params = await signed(request)
+    order = _find_order(request, account, params, -2013)
+    spec = _spec(request, order.symbol)
+    if p.side(params) != order.side:
+        raise BinanceError(-1130, "Data sent for parameter 'side' is not valid.")
+    steps = p.quantity_steps(spec, params, market=False)
+    units = p.price_units(spec, params, "price")
+    if steps is None:
+        raise mandatory_missing("quantity")
+    if units is None:
+        raise mandatory_missing("price")
+    now = _now(request)
+    _check_percent_price(order.side, units, _engine(request).price(order.symbol, now))
+    _check_notional(spec, steps, units, order.reduce_only)
+    _engine(request).modify(account, order, steps, units, now)
+    return web.json_response(trade_wire.order_json(spec, order))
+
+
+def _limit(params: dict[str, str], default: int = 500) -> int:
+    limit = p.whole(params, "limit")
+    limit = default if limit is None else limit
+    if not 1 <= limit <= MAX_LIST:
+        raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+    return limit
+
+
+def _in_range(params: dict[str, str], t: int) -> bool:
+    start, end = p.whole(params, "startTime"), p.whole(params, "endTime")
+    return (start is None or t >= start) and (end is None or t <= end)
+
+
+async def open_orders(request: web.Request) -> web.Response:
+    """GET /fapi/v1/openOrders: every open order, or one symbol's."""
+    account, params = await signed(request)
+    symbol = symbol_param(request, params) if params.get("symbol") else None
+    _engine(request).advance(_now(request))
+    rows = [
+        trade_wire.order_json(_spec(request, o.symbol), o)
+        for o in sorted(account.book.open_orders(symbol), key=lambda o: o.order_id)
+    ]
+    return web.json_response(rows)
+
+
+async def cancel_all(request: web.Request) -> web.Response:
+    """DELETE /fapi/v1/allOpenOrders for one symbol."""
+    account, params = await signed(request)
+    symbol = symbol_param(request, params)
+    engine, now = _engine(request), _now(request)
+    engine.advance(now)
+    for order in account.book.open_orders(symbol):
+        engine.cancel(account, order, now)
+    return web.json_response(
+        {"code": 200, "msg": "The operation of cancel all open order is done."}
+    )
+
+
+async def all_orders(request: web.Request) -> web.Response:
+    """GET /fapi/v1/allOrders: a symbol's orders from orderId (or in a time range), oldest first."""
+    account, params = await signed(request)
+    symbol = symbol_param(request, params)
+    limit, first = _limit(params), p.whole(params, "orderId") or 0
+    _engine(request).advance(_now(request))
+    orders = [
+        o
+        for o in sorted(account.book.orders.values(), key=lambda o: o.order_id)
+        if o.symbol == symbol and o.order_id >= first and _in_range(params, o.time_ms)
+    ]
+    spec = _spec(request, symbol)
+    chosen = orders[:limit] if first else orders[-limit:]
+    return web.json_response([trade_wire.order_json(spec, o) for o in chosen])
+
+
+async def user_trades(request: web.Request) -> web.Response:
+    """GET /fapi/v1/userTrades: fills with price, commission and realised PnL, oldest first."""
+    account, params = await signed(request)
+    symbol = symbol_param(request, params)
+    limit, first = _limit(params), p.whole(params, "fromId")
+    order_id = p.whole(params, "orderId")
+    _engine(request).advance(_now(request))
+    fills = [
+        f
+        for f in account.book.fills
+        if f.symbol == symbol
+        and (first is None or f.trade_id >= first)
+        and (order_id is None or f.order_id == order_id)
+        and _in_range(params, f.time_ms)
+    ]
+    spec = _spec(request, symbol)
+    chosen = fills[:limit] if first is not None else fills[-limit:]
+    return web.json_response([trade_wire.fill_json(spec, f) for f in chosen])
+
+
+def _algo_from(request: web.Request, account: Account, params: dict[str, str]) -> AlgoOrder:
+    """A checked new conditional order (BinanceError as Binance would refuse it)."""
+    engine, now = _engine(request), _now(request)
+    symbol = symbol_param(request, params)
+    spec = _spec(request, symbol)
+    p.one_way(params)
+    side, kind = p.side(params), p.algo_type(params)
+    close = p.flag(params, "closePosition")
+    if close and kind not in ("STOP_MARKET", "TAKE_PROFIT_MARKET"):
+        raise BinanceError(-1106, "Parameter 'closePosition' sent when not required.")
+    steps = p.quantity_steps(spec, params, market=kind.endswith("MARKET"))
+    if close and steps is not None:
+        raise BinanceError(-4137, "Quantity must be zero with closePosition equals true.")
+    if not close and steps is None:
+        raise mandatory_missing("quantity")
+    limit = kind in ("STOP", "TAKE_PROFIT")
+    units = p.price_units(spec, params, "price") if limit else 0
+    if units is None:
+        raise mandatory_missing("price")
+    trailing = kind == "TRAILING_STOP_MARKET"
+    trigger = 0 if trailing else p.price_units(spec, params, "triggerPrice")
+    if trigger is None:
+        raise mandatory_missing("triggerPrice")
+    tif = p.time_in_force(params, required=False)
+    reduce_only = p.flag(params, "reduceOnly")
+    if close and reduce_only:
+        raise BinanceError(-1106, "Parameter 'reduceOnly' sent when not required.")
+    market_units = engine.price(symbol, now)
+    if steps is not None:
+        _check_notional(spec, steps, units or trigger or market_units, reduce_only)
+    algo_id = engine.new_algo_id()
+    client = p.client_id(params, "clientAlgoId", f"demo_algo_{algo_id}")
+    _unique_client_id(account, client, algo=True)
+    if len(account.book.open_algo_orders(symbol)) >= MAX_OPEN_ALGO_ORDERS:
+        raise BinanceError(-1013, "Filter failure: MAX_NUM_ALGO_ORDERS")
+    algo = AlgoOrder(
+        algo_id=algo_id, client_algo_id=client, symbol=symbol, side=side, order_type=kind,
+        quantity=steps or 0, price=units, trigger_price=trigger, time_in_force=tif,
+        working_type=p.working_type(params), reduce_only=reduce_only, close_position=close,
+        create_ms=now, good_till=p.good_till(params, tif, now),
+        activate_price=(p.price_units(spec, params, "activatePrice") or 0) if trailing else 0,
+        callback_rate=p.callback_rate(params) if trailing else "",
+    )  # fmt: skip
+    engine.advance(now)
+    _check_not_triggered(algo, engine.price(symbol, now))
+    return algo
+
+
+def _check_not_triggered(algo: AlgoOrder, price: int) -> None:
+    """-2021 for a conditional order whose trigger (or activation) is already reached."""
+    sign = algo.sign
+    if algo.order_type in ("STOP", "STOP_MARKET"):
+        crossed = sign * (price - algo.trigger_price) >= 0
+    elif algo.order_type in ("TAKE_PROFIT", "TAKE_PROFIT_MARKET"):
+        crossed = sign * (algo.trigger_price - price) >= 0
+    else:
+        crossed = bool(algo.activate_price) and sign * (price - algo.activate_price) <= 0
+    if crossed:
+        raise BinanceError(-2021, "Order would immediately trigger.")
+
+
+@_placing
+async def new_algo_order(request: web.Request) -> web.Response:
+    """POST /fapi/v1/algoOrder: STOP(_MARKET), TAKE_PROFIT(_MARKET), TRAILING_STOP_MARKET."""
+    account, params = await signed(request)
+    algo = _algo_from(request, account, params)
+    _engine(request).submit_algo(account, algo, _now(request))
+    return web.json_response(trade_wire.algo_json(_spec(request, algo.symbol), algo, None))
+
+
+def _find_algo(request: web.Request, account: Account, params: dict[str, str]) -> AlgoOrder:
+    algo_id = p.whole(params, "algoId")
+    client = params.get("clientAlgoId", "")
+    if algo_id is None and not client:
+        raise BinanceError(
+            -1102, "Param 'clientAlgoId' or 'algoId' must be sent, but both were empty/null!"
+        )
+    _engine(request).advance(_now(request))
+    if algo_id is not None:
+        found = account.book.algo_orders.get(algo_id)
+    else:
+        matches = [a for a in account.book.algo_orders.values() if a.client_algo_id == client]
+        found = max(matches, key=lambda a: a.algo_id) if matches else None
+    if found is None:
+        raise BinanceError(-2013, "Order does not exist.")
+    return found
+
+
+def _algo_row(request: web.Request, account: Account, algo: AlgoOrder) -> dict[str, Any]:
+    child = account.book.orders.get(algo.order_id) if algo.order_id else None
+    return trade_wire.algo_json(_spec(request, algo.symbol), algo, child)
+
+
+async def query_algo_order(request: web.Request) -> web.Response:
+    """GET /fapi/v1/algoOrder by algoId or clientAlgoId."""
+    account, params = await signed(request)
+    return web.json_response(_algo_row(request, account, _find_algo(request, account, params)))
+
+
+async def cancel_algo_order(request: web.Request) -> web.Response:
+    """DELETE /fapi/v1/algoOrder; -2011 once it triggered or ended."""
+    account, params = await signed(request)
+    algo = _find_algo(request, account, params)
+    _engine(request).cancel_algo(account, algo, _now(request))
+    body = {"algoId": algo.algo_id, "clientAlgoId": algo.client_algo_id, "code": "200"}
+    return web.json_response({**body, "msg": "success"})
+
+
+async def open_algo_orders(request: web.Request) -> web.Response:
+    """GET /fapi/v1/openAlgoOrders: conditional orders waiting for their trigger."""
+    account, params = await signed(request)
+    symbol = symbol_param(request, params) if params.get("symbol") else None
+    _engine(request).advance(_now(request))
+    algos = sorted(account.book.open_algo_orders(symbol), key=lambda a: a.algo_id)
+    return web.json_response([_algo_row(request, account, a) for a in algos])
+
+
+async def all_algo_orders(request: web.Request) -> web.Response:
+    """GET /fapi/v1/allAlgoOrders: a symbol's conditional orders, oldest first."""
+    account, params = await signed(request)
+    symbol = symbol_param(request, params)
+    limit = _limit(params)
+    _engine(request).advance(_now(request))
+    algos = [
+        a
+        for a in sorted(account.book.algo_orders.values(), key=lambda a: a.algo_id)
+        if a.symbol == symbol and _in_range(params, a.create_ms)
+    ]
+    return web.json_response([_algo_row(request, account, a) for a in algos[-limit:]])
+
+
+async def cancel_all_algo(request: web.Request) -> web.Response:
+    """DELETE /fapi/v1/algoOpenOrders for one symbol."""
+    account, params = await signed(request)
+    symbol = symbol_param(request, params)
+    engine, now = _engine(request), _now(request)
+    engine.advance(now)
+    for algo in account.book.open_algo_orders(symbol):
+        engine.cancel_algo(account, algo, now)
+    return web.json_response({"code": 200, "msg": "success"})
+
+
+async def countdown_cancel_all(request: web.Request) -> web.Response:
+    """POST /fapi/v1/countdownCancelAll: the dead-man's switch (0 disarms it)."""
+    account, params = await signed(request)
+    symbol = symbol_param(request, params)
+    countdown = p.whole(params, "countdownTime")
+    if countdown is None:
+        raise mandatory_missing("countdownTime")
+    _engine(request).arm_countdown(account, symbol, countdown)
+    return web.json_response({"symbol": symbol, "countdownTime": str(countdown)})
+
+
+async def fault_order(request: web.Request) -> web.Response:
+    """POST /_demo/fault/order?mode=reject&code=-2019 | mode=silent[&hold_s=] |
+    mode=delay&ms=… [&count=N]: what the next orders suffer."""
+    faults = request.app[FAULTS]
+    query = request.query
+    count = int(query.get("count", "1"))
+    mode = query.get("mode", "")
+    if mode == "reject":
+        faults.reject_code = int(query.get("code", "-2019"))
+    elif mode == "silent":
+        faults.silent, faults.silent_hold_s = count, float(query.get("hold_s", "5"))
+    elif mode == "delay":
+        faults.delay, faults.delay_s = count, int(query.get("ms", "1000")) / 1000
+    else:
+        return web.json_response({"error": "mode must be reject, silent or delay"}, status=400)
+    return web.json_response({"mode": mode, "count": count})
+
+
+def add_order_routes(app: web.Application, faults: bool) -> None:
+    """Register the order API (and, in faults mode, its fault switch) on `app`."""
+    app[COUNTER] = OrderCounter()
+    app[FAULTS] = OrderFaults()
+    app.router.add_post("/fapi/v1/order", new_order)
+    app.router.add_get("/fapi/v1/order", query_order)
+    app.router.add_delete("/fapi/v1/order", cancel_order)
+    app.router.add_put("/fapi/v1/order", modify_order)
+    app.router.add_get("/fapi/v1/openOrders", open_orders)
+    app.router.add_delete("/fapi/v1/allOpenOrders", cancel_all)
+    app.router.add_get("/fapi/v1/allOrders", all_orders)
+    app.router.add_get("/fapi/v1/userTrades", user_trades)
+    app.router.add_post("/fapi/v1/algoOrder", new_algo_order)
+    app.router.add_get("/fapi/v1/algoOrder", query_algo_order)
+    app.router.add_delete("/fapi/v1/algoOrder", cancel_algo_order)
+    app.router.add_get("/fapi/v1/openAlgoOrders", open_algo_orders)
+    app.router.add_get("/fapi/v1/allAlgoOrders", all_algo_orders)
+    app.router.add_delete("/fapi/v1/algoOpenOrders", cancel_all_algo)
+    app.router.add_post("/fapi/v1/countdownCancelAll", countdown_cancel_all)
+    if faults:
+        app.router.add_post("/_demo/fault/order", fault_order)
