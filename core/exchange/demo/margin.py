@@ -109,3 +109,32 @@ def liquidation_price(
         position.entry, position.side, quantity, margin, rate, cum
     )
     return max(0.0, price)
+
+
+def apply_fill(
+    spec: SymbolSpec, position: Position, delta: int, price_units: int, fee: float, now_ms: int
+) -> float:
+    """Move a one-way position by `delta` steps at a price; returns the realised PnL."""
+    price = units_to_price(spec, price_units)
+    amount = position.amount
+    position.update_ms = now_ms
+    if amount == 0 or (amount > 0) == (delta > 0):
+        total = abs(amount) + abs(delta)
+        position.entry = (abs(amount) * position.entry + abs(delta) * price) / total
+        position.amount += delta
+        position.open_fees += fee
+        return 0.0
+    closed = min(abs(delta), abs(amount))
+    quantity = steps_to_quantity(spec, closed)
+    realized = float(costs.unrealised_pnl(position.side, quantity, position.entry, price))
+    position.realized += realized
+    remaining = amount + delta
+    if remaining == 0:
+        position.entry, position.open_fees = 0.0, 0.0
+    elif (remaining > 0) == (amount > 0):
+        position.open_fees *= abs(remaining) / abs(amount)
+    else:
+        position.entry = price
+        position.open_fees = fee * abs(remaining) / abs(delta)
+    position.amount = remaining
+    return realized

@@ -14,8 +14,6 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -23,30 +21,16 @@ from core import costs
 from core.exchange.demo import margin, trade_wire
 from core.exchange.demo.accounts import Account, Accounts
 from core.exchange.demo.errors import BinanceError
+from core.exchange.demo.ledger import EventSink, Fees, Ledger, ignore_events
 from core.exchange.demo.market import STEP_MS, DemoMarket
-from core.exchange.demo.orders import AlgoOrder, Fill, Order, Position
-from core.exchange.demo.premium import funding_rate
+from core.exchange.demo.orders import AlgoOrder, Order, algo_triggers
 from core.exchange.demo.symbols import SymbolSpec
 from core.intervals import MINUTE_MS
 
-EventSink = Callable[[Account, dict[str, Any]], None]
-STOPS = frozenset({"STOP", "STOP_MARKET"})
-TAKES = frozenset({"TAKE_PROFIT", "TAKE_PROFIT_MARKET"})
+__all__ = ["Fees", "MatchingEngine"]
 
 
-@dataclass(frozen=True, slots=True)
-class Fees:
-    """Commission rates, fractions of notional (Binance's base tier by default)."""
-
-    maker: float = costs.MAKER_FEE
-    taker: float = costs.TAKER_FEE
-
-
-def _ignore(account: Account, event: dict[str, Any]) -> None:
-    return None
-
-
-class MatchingEngine:
+class MatchingEngine(Ledger):
     """Orders, positions and margin of every account of one demo exchange."""
 
     def __init__(
@@ -55,38 +39,13 @@ class MatchingEngine:
         accounts: Accounts,
         seed: int,
         fees: Fees | None = None,
-        sink: EventSink = _ignore,
+        sink: EventSink = ignore_events,
         real_clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.market, self.accounts, self.seed = market, accounts, seed
-        self.fees = fees or Fees()
-        self.sink = sink
+        super().__init__(market, accounts, seed, fees, sink)
         self.real_clock = real_clock
-        self._order_ids = itertools.count(8_000_000_001)
         self._algo_ids = itertools.count(4_000_000_001)
-        self._trade_ids = itertools.count(600_000_001)
-        self._sequence = itertools.count()
-        self._liquidations = itertools.count(1)
         self._processed: dict[str, int] = {}  # symbol → demo instant walked up to
-
-    # -- prices ---------------------------------------------------------------------------
-
-    @property
-    def specs(self) -> dict[str, SymbolSpec]:
-        return dict(self.market.symbols)
-
-    def price(self, symbol: str, now_ms: int) -> int:
-        """The last price in price units; -4xxx style refusal before the listing."""
-        units = self.market.price_at(symbol, now_ms)
-        if units is None:
-            raise BinanceError(-4140, "Invalid symbol status for opening position.")
-        return units
-
-    def mark(self, now_ms: int) -> margin.MarkPrice:
-        """The demo's mark price (its last price) of any symbol at `now_ms`, in USDT."""
-        return lambda symbol: margin.units_to_price(
-            self.market.symbols[symbol], self.price(symbol, now_ms)
-        )
 
     def watch(self, symbol: str, now_ms: int) -> None:
         """Start walking `symbol`'s price path from `now_ms` (it holds orders or a position)."""
@@ -94,14 +53,8 @@ class MatchingEngine:
 
     # -- orders ---------------------------------------------------------------------------
 
-    def new_order_id(self) -> int:
-        return next(self._order_ids)
-
     def new_algo_id(self) -> int:
         return next(self._algo_ids)
-
-    def next_sequence(self) -> int:
-        return next(self._sequence)
 
     def submit(self, account: Account, order: Order, now_ms: int) -> None:
         """Accept a checked order: NEW, then an immediate taker fill if it is marketable.
@@ -237,7 +190,7 @@ class MatchingEngine:
                         hits.append(max(0, due))
                 hits.extend(_first(order.sign * (order.price - window) > 0))
             for algo in book.open_algo_orders(spec.symbol):
-                hits.extend(_first(_algo_triggers(algo, window)))
+                hits.extend(_first(algo_triggers(algo, window)))
             position = book.position(spec.symbol)
             if position.amount:
                 liquidation = margin.liquidation_price(
@@ -262,7 +215,7 @@ class MatchingEngine:
                 if liquidation > 0 and position.side * (level - price) >= 0:
                     self._liquidate(account, spec, position, liquidation, at_ms)
             for algo in sorted(book.open_algo_orders(symbol), key=lambda a: a.algo_id):
-                if _algo_triggers(algo, np.array([price]))[0]:
+                if algo_triggers(algo, np.array([price]))[0]:
                     self._fire(account, algo, price, at_ms)
             for order in sorted(book.open_orders(symbol), key=lambda o: o.sequence):
                 if order.good_till and order.good_till <= at_ms:
@@ -334,114 +287,6 @@ class MatchingEngine:
         self._order_event(account, order, "NEW", at_ms)
         self._match_new(account, order, price, at_ms)
 
-    def short_of_margin(self, account: Account, order: Order, now_ms: int) -> bool:
-        """Whether the account lacks the initial margin for the exposure `order` adds."""
-        price = order.price or self.price(order.symbol, now_ms)
-        return self._short_of_margin(account, order, price, now_ms)
-
-    def _short_of_margin(self, account: Account, order: Order, price: int, now_ms: int) -> bool:
-        spec = self._spec(order.symbol)
-        amount = account.book.position(order.symbol).amount
-        added = max(0, abs(amount + order.sign * order.remaining) - abs(amount))
-        if not added:
-            return False
-        notional = margin.steps_to_quantity(spec, added) * margin.units_to_price(spec, price)
-        needed = notional / account.config(order.symbol).leverage
-        needed += costs.fee(notional, self.fees.taker)
-        return needed > margin.available_balance(account, self.specs, self.mark(now_ms))
-
-    def _fill(self, account: Account, order: Order, price: int, maker: bool, now_ms: int) -> None:
-        """Execute the order's remaining quantity at `price` (reduce-only: what it can reduce)."""
-        spec = self._spec(order.symbol)
-        position = account.book.position(order.symbol)
-        quantity = order.remaining
-        if order.reduce_only:
-            quantity = min(quantity, abs(position.amount) if position.side == -order.sign else 0)
-            if quantity <= 0:
-                self._end(account, order, "EXPIRED", now_ms)
-                return
-        notional = margin.steps_to_quantity(spec, quantity) * margin.units_to_price(spec, price)
-        commission = costs.fee(notional, self.fees.maker if maker else self.fees.taker)
-        self._execute(account, spec, order, quantity, price, commission, maker, now_ms)
-        if order.is_open and order.reduce_only:
-            self._end(account, order, "EXPIRED", now_ms)  # the position it reduced is gone
-
-    def _execute(
-        self,
-        account: Account,
-        spec: SymbolSpec,
-        order: Order,
-        quantity: int,
-        price: int,
-        commission: float,
-        maker: bool,
-        now_ms: int,
-        execution: str = "TRADE",
-    ) -> None:
-        position = account.book.position(order.symbol)
-        realized = _apply(spec, position, order.sign * quantity, price, commission, now_ms)
-        account.wallet_balance += realized - commission
-        account.update_ms = now_ms
-        order.executed += quantity
-        order.cum_quote += quantity * price
-        order.status = "FILLED" if order.executed == order.quantity else "PARTIALLY_FILLED"
-        order.update_ms = now_ms
-        fill = Fill(
-            next(self._trade_ids), order.order_id, order.symbol, order.side, price, quantity,
-            commission, realized, maker, now_ms,
-        )  # fmt: skip
-        account.book.fills.append(fill)
-        self._order_event(account, order, execution, now_ms, fill)
-        self._account_event(account, "ORDER", [position], realized - commission, now_ms)
-        if not order.is_open:
-            self._finish_parent(account, order, now_ms)
-
-    def _liquidate(
-        self, account: Account, spec: SymbolSpec, position: Position, level: float, at_ms: int
-    ) -> None:
-        """Close the position at its liquidation price; the fee is its maintenance margin.
-
-        Open orders of the symbol are cancelled first, as Binance does; conditional orders
-        stay. What the wallet loses is the position's margin, as in the backtester.
-        """
-        for order in account.book.open_orders(spec.symbol):
-            self._end(account, order, "CANCELED", at_ms)
-        tick = spec.tick_units
-        price = max(tick, round(level * 10**spec.price_decimals / tick) * tick)
-        quantity = abs(position.amount)
-        notional = margin.steps_to_quantity(spec, quantity) * margin.units_to_price(spec, price)
-        rate, cum = margin.maintenance_tier(spec.symbol, notional)
-        order = Order(
-            order_id=self.new_order_id(),
-            client_id=f"autoclose-{at_ms}{next(self._liquidations)}",
-            symbol=spec.symbol,
-            side="SELL" if position.side > 0 else "BUY",
-            type="LIQUIDATION",
-            quantity=quantity,
-            price=price,
-            time_in_force="IOC",
-            reduce_only=True,
-            time_ms=at_ms,
-            sequence=self.next_sequence(),
-        )
-        account.book.orders[order.order_id] = order
-        commission = max(0.0, notional * rate - cum)
-        self._execute(account, spec, order, quantity, price, commission, False, at_ms, "CALCULATED")
-
-    def _settle_funding(self, spec: SymbolSpec, instant_ms: int) -> None:
-        """Every position on the symbol pays (or receives) funding at `instant_ms`."""
-        rate = float(funding_rate(self.seed, spec.symbol, instant_ms))
-        price = margin.units_to_price(spec, self.price(spec.symbol, instant_ms))
-        for account in self.accounts:
-            position = account.book.position(spec.symbol)
-            if not position.amount:
-                continue
-            quantity = margin.steps_to_quantity(spec, abs(position.amount))
-            payment = float(costs.funding_payment(position.side, quantity, price, rate))
-            account.wallet_balance -= payment
-            account.update_ms = instant_ms
-            self._account_event(account, "FUNDING_FEE", [position], -payment, instant_ms)
-
     def _run_countdowns(self, now_ms: int) -> None:
         real = self.real_clock()
         for account in self.accounts:
@@ -451,102 +296,8 @@ class MatchingEngine:
                     for order in account.book.open_orders(symbol):
                         self._end(account, order, "CANCELED", now_ms)
 
-    def _end(self, account: Account, order: Order, status: str, now_ms: int) -> None:
-        order.status, order.update_ms = status, now_ms
-        self._order_event(account, order, status, now_ms)
-        self._finish_parent(account, order, now_ms)
-
-    def _end_algo(self, account: Account, algo: AlgoOrder, status: str, now_ms: int) -> None:
-        algo.status, algo.update_ms = status, now_ms
-        child = self._child(account, algo)
-        self.sink(account, trade_wire.algo_update(self._spec(algo.symbol), algo, now_ms, child))
-
-    def _finish_parent(self, account: Account, order: Order, now_ms: int) -> None:
-        algo = account.book.algo_orders.get(order.algo_id) if order.algo_id else None
-        if algo is not None and algo.status == "TRIGGERED":
-            status = "REJECTED" if order.status == "REJECTED" else "FINISHED"
-            self._end_algo(account, algo, status, now_ms)
-
-    def _child(self, account: Account, algo: AlgoOrder) -> Order | None:
-        return account.book.orders.get(algo.order_id) if algo.order_id else None
-
-    def _order_event(
-        self, account: Account, order: Order, execution: str, now_ms: int, fill: Fill | None = None
-    ) -> None:
-        spec = self._spec(order.symbol)
-        self.sink(account, trade_wire.order_update(spec, order, execution, now_ms, fill))
-
-    def _account_event(
-        self, account: Account, reason: str, positions: list[Position], change: float, now_ms: int
-    ) -> None:
-        mark = self.mark(now_ms)
-        rows = [
-            trade_wire.account_position(account, self.specs, p, mark(p.symbol)) for p in positions
-        ]
-        self.sink(account, trade_wire.account_update(account, reason, rows, change, now_ms))
-
-    def _spec(self, symbol: str) -> SymbolSpec:
-        return self.market.symbols[symbol]
-
 
 def _first(condition: np.ndarray) -> list[int]:
     """[index of the first True] or []."""
     index = int(np.argmax(condition)) if len(condition) else 0
     return [index] if len(condition) and condition[index] else []
-
-
-def _algo_triggers(algo: AlgoOrder, prices: np.ndarray) -> np.ndarray:
-    """Where the conditional order triggers along `prices` (trailing: from its carried state).
-
-    A buy stop triggers at or above its price and a sell stop at or below; take-profits the
-    other way round. A trailing sell triggers when the price falls `callback` below the best
-    price since activation (a buy: rises above the lowest).
-    """
-    if algo.order_type in STOPS:
-        return algo.sign * (prices - algo.trigger_price) >= 0
-    if algo.order_type in TAKES:
-        return algo.sign * (algo.trigger_price - prices) >= 0
-    triggered = np.zeros(len(prices), dtype=bool)
-    start, extreme = 0, algo.extreme
-    if not algo.activated:
-        reached = np.flatnonzero(algo.sign * (prices - algo.activate_price) <= 0)
-        if not len(reached):
-            return triggered
-        start, extreme = int(reached[0]), int(prices[reached[0]])
-    tail = prices[start:]
-    if algo.sign < 0:
-        best = np.maximum.accumulate(np.maximum(tail, extreme))
-        triggered[start:] = tail <= best * (1 - algo.callback)
-    else:
-        best = np.minimum.accumulate(np.minimum(tail, extreme))
-        triggered[start:] = tail >= best * (1 + algo.callback)
-    return triggered
-
-
-def _apply(
-    spec: SymbolSpec, position: Position, delta: int, price_units: int, fee: float, now_ms: int
-) -> float:
-    """Move a one-way position by `delta` steps at a price; returns the realised PnL."""
-    price = margin.units_to_price(spec, price_units)
-    amount = position.amount
-    position.update_ms = now_ms
-    if amount == 0 or (amount > 0) == (delta > 0):
-        total = abs(amount) + abs(delta)
-        position.entry = (abs(amount) * position.entry + abs(delta) * price) / total
-        position.amount += delta
-        position.open_fees += fee
-        return 0.0
-    closed = min(abs(delta), abs(amount))
-    quantity = margin.steps_to_quantity(spec, closed)
-    realized = float(costs.unrealised_pnl(position.side, quantity, position.entry, price))
-    position.realized += realized
-    remaining = amount + delta
-    if remaining == 0:
-        position.entry, position.open_fees = 0.0, 0.0
-    elif (remaining > 0) == (amount > 0):
-        position.open_fees *= abs(remaining) / abs(amount)
-    else:
-        position.entry = price
-        position.open_fees = fee * abs(remaining) / abs(delta)
-    position.amount = remaining
-    return realized

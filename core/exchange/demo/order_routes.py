@@ -9,7 +9,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from aiohttp import web
 
@@ -18,7 +17,7 @@ from core.exchange.demo import trade_wire
 from core.exchange.demo.account_routes import DESK, signed, symbol_param
 from core.exchange.demo.accounts import Account
 from core.exchange.demo.errors import BinanceError, mandatory_missing
-from core.exchange.demo.orders import AlgoOrder, Order
+from core.exchange.demo.orders import Order
 from core.exchange.demo.symbols import SymbolSpec
 
 ORDERS_10S, ORDERS_1M = 300, 1200
@@ -77,7 +76,7 @@ _REJECT_MESSAGES = {
 }
 
 
-def _placing(handler: Handler) -> Handler:
+def placing(handler: Handler) -> Handler:
     """Rate-count an order placement, apply the order faults and add the count headers."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
@@ -104,26 +103,26 @@ def _placing(handler: Handler) -> Handler:
     return wrapped
 
 
-def _engine(request: web.Request):  # type: ignore[no-untyped-def]
+def engine_of(request: web.Request):  # type: ignore[no-untyped-def]
     return request.app[DESK].engine
 
 
-def _spec(request: web.Request, symbol: str) -> SymbolSpec:
+def spec_of(request: web.Request, symbol: str) -> SymbolSpec:
     return request.app[DESK].market.symbols[symbol]
 
 
-def _now(request: web.Request) -> int:
+def now_of(request: web.Request) -> int:
     return request.app[DESK].clock.now_ms()
 
 
-def _unique_client_id(account: Account, client: str, algo: bool) -> None:
+def unique_client_id(account: Account, client: str, algo: bool) -> None:
     live = account.book.open_algo_orders() if algo else account.book.open_orders()
     ids = {a.client_algo_id for a in live} if algo else {o.client_id for o in live}  # type: ignore[union-attr]
     if client in ids:
         raise BinanceError(-4116, "ClientOrderId is duplicated.")
 
 
-def _check_notional(spec: SymbolSpec, steps: int, units: int, reduce_only: bool) -> None:
+def check_notional(spec: SymbolSpec, steps: int, units: int, reduce_only: bool) -> None:
     notional = Decimal(steps * units).scaleb(-spec.quote_decimals)
     if not reduce_only and notional < Decimal(spec.min_notional):
         raise BinanceError(
@@ -149,9 +148,9 @@ def _reducible(account: Account, symbol: str, side: str) -> int:
 
 def _order_from(request: web.Request, account: Account, params: dict[str, str]) -> Order:
     """A checked new regular order (BinanceError as Binance would refuse it)."""
-    engine, now = _engine(request), _now(request)
+    engine, now = engine_of(request), now_of(request)
     symbol = symbol_param(request, params)
-    spec = _spec(request, symbol)
+    spec = spec_of(request, symbol)
     p.one_way(params)
     side, kind = p.side(params), p.regular_type(params)
     if p.flag(params, "closePosition"):
@@ -167,10 +166,10 @@ def _order_from(request: web.Request, account: Account, params: dict[str, str]) 
     market_units = engine.price(symbol, now)
     if kind == "LIMIT":
         _check_percent_price(side, units, market_units)
-    _check_notional(spec, steps, units or market_units, reduce_only)
+    check_notional(spec, steps, units or market_units, reduce_only)
     order_id = engine.new_order_id()
     client = p.client_id(params, "newClientOrderId", f"demo_{order_id}")
-    _unique_client_id(account, client, algo=False)
+    unique_client_id(account, client, algo=False)
     if len(account.book.open_orders(symbol)) >= MAX_OPEN_ORDERS:
         raise BinanceError(-1013, "Filter failure: MAX_NUM_ORDERS")
     order = Order(
@@ -192,14 +191,14 @@ def _order_from(request: web.Request, account: Account, params: dict[str, str]) 
     return order
 
 
-@_placing
+@placing
 async def new_order(request: web.Request) -> web.Response:
     """POST /fapi/v1/order: LIMIT or MARKET (conditional types answer -4120)."""
     account, params = await signed(request)
     order = _order_from(request, account, params)
-    spec = _spec(request, order.symbol)
+    spec = spec_of(request, order.symbol)
     acked = trade_wire.order_json(spec, order)
-    _engine(request).submit(account, order, _now(request))
+    engine_of(request).submit(account, order, now_of(request))
     if params.get("newOrderRespType", "ACK") == "RESULT":
         return web.json_response(trade_wire.order_json(spec, order))
     return web.json_response(acked)
@@ -213,7 +212,7 @@ def _find_order(request: web.Request, account: Account, params: dict[str, str], 
         raise BinanceError(
             -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
         )
-    _engine(request).advance(_now(request))
+    engine_of(request).advance(now_of(request))
     found: Order | None = None
     if order_id is not None:
         found = account.book.orders.get(order_id)
@@ -231,23 +230,23 @@ async def query_order(request: web.Request) -> web.Response:
     """GET /fapi/v1/order by orderId or origClientOrderId (the latest with that id)."""
     account, params = await signed(request)
     order = _find_order(request, account, params, -2013)
-    return web.json_response(trade_wire.order_json(_spec(request, order.symbol), order))
+    return web.json_response(trade_wire.order_json(spec_of(request, order.symbol), order))
 
 
 async def cancel_order(request: web.Request) -> web.Response:
     """DELETE /fapi/v1/order; -2011 for an unknown or already closed order."""
     account, params = await signed(request)
     order = _find_order(request, account, params, -2011)
-    _engine(request).cancel(account, order, _now(request))
-    return web.json_response(trade_wire.order_json(_spec(request, order.symbol), order))
+    engine_of(request).cancel(account, order, now_of(request))
+    return web.json_response(trade_wire.order_json(spec_of(request, order.symbol), order))
 
 
-@_placing
+@placing
 async def modify_order(request: web.Request) -> web.Response:
     """PUT /fapi/v1/order: a LIMIT's new price and quantity; it loses its queue place."""
     account, params = await signed(request)
     order = _find_order(request, account, params, -2013)
-    spec = _spec(request, order.symbol)
+    spec = spec_of(request, order.symbol)
     if p.side(params) != order.side:
         raise BinanceError(-1130, "Data sent for parameter 'side' is not valid.")
     steps = p.quantity_steps(spec, params, market=False)
@@ -256,14 +255,14 @@ async def modify_order(request: web.Request) -> web.Response:
         raise mandatory_missing("quantity")
     if units is None:
         raise mandatory_missing("price")
-    now = _now(request)
-    _check_percent_price(order.side, units, _engine(request).price(order.symbol, now))
-    _check_notional(spec, steps, units, order.reduce_only)
-    _engine(request).modify(account, order, steps, units, now)
+    now = now_of(request)
+    _check_percent_price(order.side, units, engine_of(request).price(order.symbol, now))
+    check_notional(spec, steps, units, order.reduce_only)
+    engine_of(request).modify(account, order, steps, units, now)
     return web.json_response(trade_wire.order_json(spec, order))
 
 
-def _limit(params: dict[str, str], default: int = 500) -> int:
+def list_limit(params: dict[str, str], default: int = 500) -> int:
     limit = p.whole(params, "limit")
     limit = default if limit is None else limit
     if not 1 <= limit <= MAX_LIST:
@@ -271,7 +270,7 @@ def _limit(params: dict[str, str], default: int = 500) -> int:
     return limit
 
 
-def _in_range(params: dict[str, str], t: int) -> bool:
+def in_range(params: dict[str, str], t: int) -> bool:
     start, end = p.whole(params, "startTime"), p.whole(params, "endTime")
     return (start is None or t >= start) and (end is None or t <= end)
 
@@ -280,9 +279,9 @@ async def open_orders(request: web.Request) -> web.Response:
     """GET /fapi/v1/openOrders: every open order, or one symbol's."""
     account, params = await signed(request)
     symbol = symbol_param(request, params) if params.get("symbol") else None
-    _engine(request).advance(_now(request))
+    engine_of(request).advance(now_of(request))
     rows = [
-        trade_wire.order_json(_spec(request, o.symbol), o)
+        trade_wire.order_json(spec_of(request, o.symbol), o)
         for o in sorted(account.book.open_orders(symbol), key=lambda o: o.order_id)
     ]
     return web.json_response(rows)
@@ -292,7 +291,7 @@ async def cancel_all(request: web.Request) -> web.Response:
     """DELETE /fapi/v1/allOpenOrders for one symbol."""
     account, params = await signed(request)
     symbol = symbol_param(request, params)
-    engine, now = _engine(request), _now(request)
+    engine, now = engine_of(request), now_of(request)
     engine.advance(now)
     for order in account.book.open_orders(symbol):
         engine.cancel(account, order, now)
@@ -305,14 +304,14 @@ async def all_orders(request: web.Request) -> web.Response:
     """GET /fapi/v1/allOrders: a symbol's orders from orderId (or in a time range), oldest first."""
     account, params = await signed(request)
     symbol = symbol_param(request, params)
-    limit, first = _limit(params), p.whole(params, "orderId") or 0
-    _engine(request).advance(_now(request))
+    limit, first = list_limit(params), p.whole(params, "orderId") or 0
+    engine_of(request).advance(now_of(request))
     orders = [
         o
         for o in sorted(account.book.orders.values(), key=lambda o: o.order_id)
-        if o.symbol == symbol and o.order_id >= first and _in_range(params, o.time_ms)
+        if o.symbol == symbol and o.order_id >= first and in_range(params, o.time_ms)
     ]
-    spec = _spec(request, symbol)
+    spec = spec_of(request, symbol)
     chosen = orders[:limit] if first else orders[-limit:]
     return web.json_response([trade_wire.order_json(spec, o) for o in chosen])
 
@@ -321,162 +320,20 @@ async def user_trades(request: web.Request) -> web.Response:
     """GET /fapi/v1/userTrades: fills with price, commission and realised PnL, oldest first."""
     account, params = await signed(request)
     symbol = symbol_param(request, params)
-    limit, first = _limit(params), p.whole(params, "fromId")
+    limit, first = list_limit(params), p.whole(params, "fromId")
     order_id = p.whole(params, "orderId")
-    _engine(request).advance(_now(request))
+    engine_of(request).advance(now_of(request))
     fills = [
         f
         for f in account.book.fills
         if f.symbol == symbol
         and (first is None or f.trade_id >= first)
         and (order_id is None or f.order_id == order_id)
-        and _in_range(params, f.time_ms)
+        and in_range(params, f.time_ms)
     ]
-    spec = _spec(request, symbol)
+    spec = spec_of(request, symbol)
     chosen = fills[:limit] if first is not None else fills[-limit:]
     return web.json_response([trade_wire.fill_json(spec, f) for f in chosen])
-
-
-def _algo_from(request: web.Request, account: Account, params: dict[str, str]) -> AlgoOrder:
-    """A checked new conditional order (BinanceError as Binance would refuse it)."""
-    engine, now = _engine(request), _now(request)
-    symbol = symbol_param(request, params)
-    spec = _spec(request, symbol)
-    p.one_way(params)
-    side, kind = p.side(params), p.algo_type(params)
-    close = p.flag(params, "closePosition")
-    if close and kind not in ("STOP_MARKET", "TAKE_PROFIT_MARKET"):
-        raise BinanceError(-1106, "Parameter 'closePosition' sent when not required.")
-    steps = p.quantity_steps(spec, params, market=kind.endswith("MARKET"))
-    if close and steps is not None:
-        raise BinanceError(-4137, "Quantity must be zero with closePosition equals true.")
-    if not close and steps is None:
-        raise mandatory_missing("quantity")
-    limit = kind in ("STOP", "TAKE_PROFIT")
-    units = p.price_units(spec, params, "price") if limit else 0
-    if units is None:
-        raise mandatory_missing("price")
-    trailing = kind == "TRAILING_STOP_MARKET"
-    trigger = 0 if trailing else p.price_units(spec, params, "triggerPrice")
-    if trigger is None:
-        raise mandatory_missing("triggerPrice")
-    tif = p.time_in_force(params, required=False)
-    reduce_only = p.flag(params, "reduceOnly")
-    if close and reduce_only:
-        raise BinanceError(-1106, "Parameter 'reduceOnly' sent when not required.")
-    market_units = engine.price(symbol, now)
-    if steps is not None:
-        _check_notional(spec, steps, units or trigger or market_units, reduce_only)
-    algo_id = engine.new_algo_id()
-    client = p.client_id(params, "clientAlgoId", f"demo_algo_{algo_id}")
-    _unique_client_id(account, client, algo=True)
-    if len(account.book.open_algo_orders(symbol)) >= MAX_OPEN_ALGO_ORDERS:
-        raise BinanceError(-1013, "Filter failure: MAX_NUM_ALGO_ORDERS")
-    algo = AlgoOrder(
-        algo_id=algo_id, client_algo_id=client, symbol=symbol, side=side, order_type=kind,
-        quantity=steps or 0, price=units, trigger_price=trigger, time_in_force=tif,
-        working_type=p.working_type(params), reduce_only=reduce_only, close_position=close,
-        create_ms=now, good_till=p.good_till(params, tif, now),
-        activate_price=(p.price_units(spec, params, "activatePrice") or 0) if trailing else 0,
-        callback_rate=p.callback_rate(params) if trailing else "",
-    )  # fmt: skip
-    engine.advance(now)
-    _check_not_triggered(algo, engine.price(symbol, now))
-    return algo
-
-
-def _check_not_triggered(algo: AlgoOrder, price: int) -> None:
-    """-2021 for a conditional order whose trigger (or activation) is already reached."""
-    sign = algo.sign
-    if algo.order_type in ("STOP", "STOP_MARKET"):
-        crossed = sign * (price - algo.trigger_price) >= 0
-    elif algo.order_type in ("TAKE_PROFIT", "TAKE_PROFIT_MARKET"):
-        crossed = sign * (algo.trigger_price - price) >= 0
-    else:
-        crossed = bool(algo.activate_price) and sign * (price - algo.activate_price) <= 0
-    if crossed:
-        raise BinanceError(-2021, "Order would immediately trigger.")
-
-
-@_placing
-async def new_algo_order(request: web.Request) -> web.Response:
-    """POST /fapi/v1/algoOrder: STOP(_MARKET), TAKE_PROFIT(_MARKET), TRAILING_STOP_MARKET."""
-    account, params = await signed(request)
-    algo = _algo_from(request, account, params)
-    _engine(request).submit_algo(account, algo, _now(request))
-    return web.json_response(trade_wire.algo_json(_spec(request, algo.symbol), algo, None))
-
-
-def _find_algo(request: web.Request, account: Account, params: dict[str, str]) -> AlgoOrder:
-    algo_id = p.whole(params, "algoId")
-    client = params.get("clientAlgoId", "")
-    if algo_id is None and not client:
-        raise BinanceError(
-            -1102, "Param 'clientAlgoId' or 'algoId' must be sent, but both were empty/null!"
-        )
-    _engine(request).advance(_now(request))
-    if algo_id is not None:
-        found = account.book.algo_orders.get(algo_id)
-    else:
-        matches = [a for a in account.book.algo_orders.values() if a.client_algo_id == client]
-        found = max(matches, key=lambda a: a.algo_id) if matches else None
-    if found is None:
-        raise BinanceError(-2013, "Order does not exist.")
-    return found
-
-
-def _algo_row(request: web.Request, account: Account, algo: AlgoOrder) -> dict[str, Any]:
-    child = account.book.orders.get(algo.order_id) if algo.order_id else None
-    return trade_wire.algo_json(_spec(request, algo.symbol), algo, child)
-
-
-async def query_algo_order(request: web.Request) -> web.Response:
-    """GET /fapi/v1/algoOrder by algoId or clientAlgoId."""
-    account, params = await signed(request)
-    return web.json_response(_algo_row(request, account, _find_algo(request, account, params)))
-
-
-async def cancel_algo_order(request: web.Request) -> web.Response:
-    """DELETE /fapi/v1/algoOrder; -2011 once it triggered or ended."""
-    account, params = await signed(request)
-    algo = _find_algo(request, account, params)
-    _engine(request).cancel_algo(account, algo, _now(request))
-    body = {"algoId": algo.algo_id, "clientAlgoId": algo.client_algo_id, "code": "200"}
-    return web.json_response({**body, "msg": "success"})
-
-
-async def open_algo_orders(request: web.Request) -> web.Response:
-    """GET /fapi/v1/openAlgoOrders: conditional orders waiting for their trigger."""
-    account, params = await signed(request)
-    symbol = symbol_param(request, params) if params.get("symbol") else None
-    _engine(request).advance(_now(request))
-    algos = sorted(account.book.open_algo_orders(symbol), key=lambda a: a.algo_id)
-    return web.json_response([_algo_row(request, account, a) for a in algos])
-
-
-async def all_algo_orders(request: web.Request) -> web.Response:
-    """GET /fapi/v1/allAlgoOrders: a symbol's conditional orders, oldest first."""
-    account, params = await signed(request)
-    symbol = symbol_param(request, params)
-    limit = _limit(params)
-    _engine(request).advance(_now(request))
-    algos = [
-        a
-        for a in sorted(account.book.algo_orders.values(), key=lambda a: a.algo_id)
-        if a.symbol == symbol and _in_range(params, a.create_ms)
-    ]
-    return web.json_response([_algo_row(request, account, a) for a in algos[-limit:]])
-
-
-async def cancel_all_algo(request: web.Request) -> web.Response:
-    """DELETE /fapi/v1/algoOpenOrders for one symbol."""
-    account, params = await signed(request)
-    symbol = symbol_param(request, params)
-    engine, now = _engine(request), _now(request)
-    engine.advance(now)
-    for algo in account.book.open_algo_orders(symbol):
-        engine.cancel_algo(account, algo, now)
-    return web.json_response({"code": 200, "msg": "success"})
 
 
 async def countdown_cancel_all(request: web.Request) -> web.Response:
@@ -486,7 +343,7 @@ async def countdown_cancel_all(request: web.Request) -> web.Response:
     countdown = p.whole(params, "countdownTime")
     if countdown is None:
         raise mandatory_missing("countdownTime")
-    _engine(request).arm_countdown(account, symbol, countdown)
+    engine_of(request).arm_countdown(account, symbol, countdown)
     return web.json_response({"symbol": symbol, "countdownTime": str(countdown)})
 
 
@@ -520,12 +377,6 @@ def add_order_routes(app: web.Application, faults: bool) -> None:
     app.router.add_delete("/fapi/v1/allOpenOrders", cancel_all)
     app.router.add_get("/fapi/v1/allOrders", all_orders)
     app.router.add_get("/fapi/v1/userTrades", user_trades)
-    app.router.add_post("/fapi/v1/algoOrder", new_algo_order)
-    app.router.add_get("/fapi/v1/algoOrder", query_algo_order)
-    app.router.add_delete("/fapi/v1/algoOrder", cancel_algo_order)
-    app.router.add_get("/fapi/v1/openAlgoOrders", open_algo_orders)
-    app.router.add_get("/fapi/v1/allAlgoOrders", all_algo_orders)
-    app.router.add_delete("/fapi/v1/algoOpenOrders", cancel_all_algo)
     app.router.add_post("/fapi/v1/countdownCancelAll", countdown_cancel_all)
     if faults:
         app.router.add_post("/_demo/fault/order", fault_order)

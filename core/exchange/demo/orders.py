@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 BUY, SELL = "BUY", "SELL"
 OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED"})
 REGULAR_TYPES = frozenset({"LIMIT", "MARKET"})
@@ -16,6 +18,8 @@ ALGO_TYPES = frozenset(
     {"STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"}
 )
 # Algo statuses after which nothing more happens to the conditional order.
+STOPS = frozenset({"STOP", "STOP_MARKET"})
+TAKES = frozenset({"TAKE_PROFIT", "TAKE_PROFIT_MARKET"})
 ALGO_DONE = frozenset({"FINISHED", "CANCELED", "EXPIRED", "REJECTED"})
 
 
@@ -163,3 +167,31 @@ class Book:
 
     def open_algo_orders(self, symbol: str | None = None) -> list[AlgoOrder]:
         return [a for a in self.algo_orders.values() if a.is_open and symbol in (None, a.symbol)]
+
+
+def algo_triggers(algo: AlgoOrder, prices: np.ndarray) -> np.ndarray:
+    """Where the conditional order triggers along `prices` (trailing: from its carried state).
+
+    A buy stop triggers at or above its price and a sell stop at or below; take-profits the
+    other way round. A trailing sell triggers when the price falls `callback` below the best
+    price since activation (a buy: rises above the lowest).
+    """
+    if algo.order_type in STOPS:
+        return algo.sign * (prices - algo.trigger_price) >= 0
+    if algo.order_type in TAKES:
+        return algo.sign * (algo.trigger_price - prices) >= 0
+    triggered = np.zeros(len(prices), dtype=bool)
+    start, extreme = 0, algo.extreme
+    if not algo.activated:
+        reached = np.flatnonzero(algo.sign * (prices - algo.activate_price) <= 0)
+        if not len(reached):
+            return triggered
+        start, extreme = int(reached[0]), int(prices[reached[0]])
+    tail = prices[start:]
+    if algo.sign < 0:
+        best = np.maximum.accumulate(np.maximum(tail, extreme))
+        triggered[start:] = tail <= best * (1 - algo.callback)
+    else:
+        best = np.minimum.accumulate(np.minimum(tail, extreme))
+        triggered[start:] = tail >= best * (1 + algo.callback)
+    return triggered

@@ -18,6 +18,7 @@ from core.costs import MAKER_FEE, TAKER_FEE
 from core.errors import ConfigError
 from core.exchange.demo.account_routes import AccountDesk, add_account_routes
 from core.exchange.demo.accounts import Accounts
+from core.exchange.demo.algo_routes import add_algo_routes
 from core.exchange.demo.auth import API_KEY_PATTERN
 from core.exchange.demo.errors import BinanceError
 from core.exchange.demo.market import DemoClock, DemoMarket, KlineBatch
@@ -296,6 +297,7 @@ def create_app(options: DemoOptions | None = None) -> web.Application:
     engine = MatchingEngine(market, accounts, options.seed, fees, user_streams.push)
     add_account_routes(app, AccountDesk(accounts, clock, market, options.seed, engine))
     add_order_routes(app, options.faults)
+    add_algo_routes(app)
     add_user_streams(app, engine, user_streams, options.faults)
     for path in ("/market/ws", "/market/stream", "/ws", "/stream", "/market/ws/{streams:.+}"):
         app.router.add_get(path, websocket_handler)
