@@ -4,7 +4,7 @@ user-stream events that report each change, in the order it happens."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,8 +58,8 @@ class Ledger:
         return next(self._sequence)
 
     @property
-    def specs(self) -> dict[str, SymbolSpec]:
-        return dict(self.market.symbols)
+    def specs(self) -> Mapping[str, SymbolSpec]:
+        return self.market.symbols
 
     def price(self, symbol: str, now_ms: int) -> int:
         """The last price in price units; -4xxx style refusal before the listing."""

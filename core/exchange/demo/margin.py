@@ -3,7 +3,7 @@ what the account may still commit. Every formula is `core.costs`, the backtester
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from core import costs
 from core.errors import InvalidOrderError
@@ -60,7 +60,7 @@ def order_margin(account: Account, spec: SymbolSpec, order: Order) -> float:
     return notional / account.config(spec.symbol).leverage
 
 
-def cross_unrealised(account: Account, specs: dict[str, SymbolSpec], mark: MarkPrice) -> float:
+def cross_unrealised(account: Account, specs: Mapping[str, SymbolSpec], mark: MarkPrice) -> float:
     """Unrealised PnL of the account's cross positions (what counts towards its margin)."""
     return sum(
         unrealised(specs[p.symbol], p, mark(p.symbol))
@@ -69,7 +69,7 @@ def cross_unrealised(account: Account, specs: dict[str, SymbolSpec], mark: MarkP
     )
 
 
-def available_balance(account: Account, specs: dict[str, SymbolSpec], mark: MarkPrice) -> float:
+def available_balance(account: Account, specs: Mapping[str, SymbolSpec], mark: MarkPrice) -> float:
     """Wallet plus cross unrealised PnL, minus the margin positions and resting orders hold."""
     book = account.book
     held = sum(
@@ -80,7 +80,7 @@ def available_balance(account: Account, specs: dict[str, SymbolSpec], mark: Mark
 
 
 def liquidation_price(
-    account: Account, specs: dict[str, SymbolSpec], position: Position, mark: MarkPrice
+    account: Account, specs: Mapping[str, SymbolSpec], position: Position, mark: MarkPrice
 ) -> float:
     """Mark price at which the position is liquidated; 0.0 when none can be reached.
 

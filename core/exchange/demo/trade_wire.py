@@ -3,6 +3,7 @@ positions, and the user data stream's ORDER_TRADE_UPDATE, ACCOUNT_UPDATE and ALG
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from core.exchange.demo import margin
@@ -215,7 +216,7 @@ def algo_update(
 
 
 def account_position(
-    account: Account, specs: dict[str, SymbolSpec], position: Position, mark: float
+    account: Account, specs: Mapping[str, SymbolSpec], position: Position, mark: float
 ) -> dict[str, Any]:
     """One `P` entry of ACCOUNT_UPDATE."""
     spec = specs[position.symbol]
@@ -260,7 +261,7 @@ def break_even(spec: SymbolSpec, position: Position) -> float:
 
 def position_risk(
     account: Account,
-    specs: dict[str, SymbolSpec],
+    specs: Mapping[str, SymbolSpec],
     position: Position,
     mark_units: int,
     liquidation: float,
