@@ -145,6 +145,38 @@ class OrderRepository:
             raise NotFoundError(f"no order has client_order_id {client_order_id!r}")
         return _order(row)
 
+    def link_exchange(
+        self, order_id: int, exchange_order_id: str | None = None, algo_id: str | None = None
+    ) -> Order:
+        """Record the ids the exchange gave the order (orderId; algoId for a conditional one).
+
+        Set once: an id already recorded may be written again only with the same value, so a
+        replayed acknowledgement is harmless and a mix-up is loud. Raises NotFoundError, or
+        InvalidOrderError naming the field that would change.
+        """
+        with write_transaction(self._engine) as connection:
+            row = connection.execute(select(_orders).where(_orders.c.id == order_id)).first()
+            if row is None:
+                raise NotFoundError(f"order {order_id} does not exist")
+            values: dict[str, object] = {}
+            for column, field, value in (
+                ("exchange_order_id", "id_exchange", exchange_order_id),
+                ("algo_id", "id_algo", algo_id),
+            ):
+                current = getattr(row, column)
+                if value is None or value == current:
+                    continue
+                if current is not None:
+                    raise InvalidOrderError(
+                        field, f"order {order_id} already has {field} {current!r}, not {value!r}"
+                    )
+                values[column] = value
+            if values:
+                values["updated_at"] = int(time.time() * 1000)
+                connection.execute(update(_orders).where(_orders.c.id == order_id).values(**values))
+                row = connection.execute(select(_orders).where(_orders.c.id == order_id)).first()
+        return _order(row)
+
     def _filtered(self, query, symbol: str | None, state: OrderState | None, side: Side | None):  # type: ignore[no-untyped-def]
         if symbol is not None:
             query = query.where(_orders.c.symbol == symbol)

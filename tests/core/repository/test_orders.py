@@ -138,3 +138,18 @@ def test_a_client_order_id_is_used_once(db):
         _new(db, client_order_id="intent-1")
     assert error.value.field == "id_cliente"
     assert db.orders.count() == 1
+
+
+def test_exchange_ids_are_recorded_once_and_a_different_one_is_refused(db):
+    order = _new(db)
+    linked = db.orders.link_exchange(order.id, exchange_order_id="8000000001")
+    assert linked.exchange_order_id == "8000000001" and linked.algo_id is None
+    assert db.orders.get(order.id).exchange_order_id == "8000000001"
+    again = db.orders.link_exchange(order.id, exchange_order_id="8000000001", algo_id="4000000001")
+    assert (again.exchange_order_id, again.algo_id) == ("8000000001", "4000000001")
+    with pytest.raises(InvalidOrderError) as refused:
+        db.orders.link_exchange(order.id, exchange_order_id="8000000002")
+    assert refused.value.field == "id_exchange"
+    assert db.orders.get(order.id).exchange_order_id == "8000000001"
+    with pytest.raises(NotFoundError):
+        db.orders.link_exchange(order.id + 1000, algo_id="1")
