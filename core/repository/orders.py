@@ -174,7 +174,7 @@ class OrderRepository:
             if values:
                 values["updated_at"] = int(time.time() * 1000)
                 connection.execute(update(_orders).where(_orders.c.id == order_id).values(**values))
-                row = connection.execute(select(_orders).where(_orders.c.id == order_id)).first()
+                row = connection.execute(select(_orders).where(_orders.c.id == order_id)).one()
         return _order(row)
 
     def _filtered(self, query, symbol: str | None, state: OrderState | None, side: Side | None):  # type: ignore[no-untyped-def]
