@@ -197,6 +197,7 @@ def cmd_demo_exchange(args: argparse.Namespace, settings: Settings) -> int:
         seed=settings.demo_seed if args.seed is None else args.seed,
         weight_budget=args.weight_budget,
         faults=args.faults,
+        state_file=args.state,
     )
     host, port = args.host or settings.demo_host, args.port or settings.demo_port
     run_demo_exchange(host, port, options, api_token=settings.api_token)
@@ -365,6 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, help="market seed (DEMO_SEED)")
     demo.add_argument("--weight-budget", type=int, help="request weight per minute (default: none)")
     demo.add_argument("--faults", action="store_true", help="enable the /_demo/fault/* routes")
+    demo.add_argument(
+        "--state",
+        metavar="FILE",
+        help="keep accounts, orders and positions in this JSON file across restarts",
+    )
     db = sub.add_parser("db", help="database schema: upgrade or show the current revision")
     db.add_argument("action", choices=("upgrade", "current"))
     return parser

@@ -3,7 +3,6 @@ user-stream events that report each change, in the order it happens."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,16 +45,28 @@ class Ledger:
         self.market, self.accounts, self.seed = market, accounts, seed
         self.fees = fees or Fees()
         self.sink = sink
-        self._trade_ids = itertools.count(600_000_001)
-        self._liquidations = itertools.count(1)
-        self._order_ids = itertools.count(8_000_000_001)
-        self._sequence = itertools.count()
+        # The next of each id (saved with the state, so ids never repeat across restarts).
+        self.ids = {
+            "order": 8_000_000_001,
+            "algo": 4_000_000_001,
+            "trade": 600_000_001,
+            "sequence": 0,
+            "liquidation": 1,
+        }
+
+    def take_id(self, kind: str) -> int:
+        value = self.ids[kind]
+        self.ids[kind] = value + 1
+        return value
 
     def new_order_id(self) -> int:
-        return next(self._order_ids)
+        return self.take_id("order")
+
+    def new_algo_id(self) -> int:
+        return self.take_id("algo")
 
     def next_sequence(self) -> int:
-        return next(self._sequence)
+        return self.take_id("sequence")
 
     @property
     def specs(self) -> Mapping[str, SymbolSpec]:
@@ -129,7 +140,7 @@ class Ledger:
         order.status = "FILLED" if order.executed == order.quantity else "PARTIALLY_FILLED"
         order.update_ms = now_ms
         fill = Fill(
-            next(self._trade_ids), order.order_id, order.symbol, order.side, price, quantity,
+            self.take_id("trade"), order.order_id, order.symbol, order.side, price, quantity,
             commission, realized, maker, now_ms,
         )  # fmt: skip
         account.book.fills.append(fill)
@@ -155,7 +166,7 @@ class Ledger:
         rate, cum = margin.maintenance_tier(spec.symbol, notional)
         order = Order(
             order_id=self.new_order_id(),
-            client_id=f"autoclose-{at_ms}{next(self._liquidations)}",
+            client_id=f"autoclose-{at_ms}{self.take_id('liquidation')}",
             symbol=spec.symbol,
             side="SELL" if position.side > 0 else "BUY",
             type="LIQUIDATION",

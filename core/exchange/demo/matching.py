@@ -11,7 +11,6 @@ time instead of waiting.
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
 
@@ -44,17 +43,17 @@ class MatchingEngine(Ledger):
     ) -> None:
         super().__init__(market, accounts, seed, fees, sink)
         self.real_clock = real_clock
-        self._algo_ids = itertools.count(4_000_000_001)
         self._processed: dict[str, int] = {}  # symbol → demo instant walked up to
+
+    def walked(self) -> dict[str, int]:
+        """The instant the walk reached on each symbol it follows."""
+        return dict(self._processed)
 
     def watch(self, symbol: str, now_ms: int) -> None:
         """Start walking `symbol`'s price path from `now_ms` (it holds orders or a position)."""
         self._processed.setdefault(symbol, now_ms)
 
     # -- orders ---------------------------------------------------------------------------
-
-    def new_algo_id(self) -> int:
-        return next(self._algo_ids)
 
     def submit(self, account: Account, order: Order, now_ms: int) -> None:
         """Accept a checked order: NEW, then an immediate taker fill if it is marketable.

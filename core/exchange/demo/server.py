@@ -9,6 +9,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from aiohttp import WSCloseCode, web
@@ -16,6 +17,7 @@ from aiohttp import WSCloseCode, web
 from config.settings import DEFAULT_DEMO_API_KEY, DEFAULT_DEMO_API_SECRET, DEFAULT_DEMO_BALANCE
 from core.costs import MAKER_FEE, TAKER_FEE
 from core.errors import ConfigError
+from core.exchange.demo import state
 from core.exchange.demo.account_routes import AccountDesk, add_account_routes
 from core.exchange.demo.accounts import Accounts
 from core.exchange.demo.algo_routes import add_algo_routes
@@ -48,6 +50,7 @@ class DemoOptions:
     api_keys: API key → secret of every account it accepts (default: the documented demo pair).
     balance: USDT in the wallet of an account when its key is first used. maker_fee,
     taker_fee: commission rates (fractions of notional; Binance's base tier by default).
+    state_file: keep accounts, orders and positions in this JSON file across restarts.
     """
 
     speed: float = 1.0
@@ -64,6 +67,7 @@ class DemoOptions:
     balance: float = DEFAULT_DEMO_BALANCE
     maker_fee: float = MAKER_FEE
     taker_fee: float = TAKER_FEE
+    state_file: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.speed <= 10_000:
@@ -74,6 +78,8 @@ class DemoOptions:
             raise ConfigError("demo ping interval and connection lifetime must be > 0")
         if not math.isfinite(self.balance) or self.balance <= 0:
             raise ConfigError(f"demo balance {self.balance!r} must be a positive amount of USDT")
+        if self.state_file and not Path(self.state_file).parent.is_dir():
+            raise ConfigError(f"--state: the directory of {self.state_file!r} does not exist")
         for fee in (self.maker_fee, self.taker_fee):
             if not (math.isfinite(fee) and 0 <= fee < 0.01):
                 raise ConfigError(f"demo fee {fee!r} must be a fraction between 0 and 0.01")
@@ -281,7 +287,11 @@ async def _on_shutdown(app: web.Application) -> None:
 def create_app(options: DemoOptions | None = None) -> web.Application:
     """The demo exchange as an aiohttp application (its clock starts now)."""
     options = options or DemoOptions()
-    clock = DemoClock.started(options.speed, options.start_ms)
+    saved = state.load(Path(options.state_file)) if options.state_file else None
+    start_ms = options.start_ms
+    if saved is not None:  # demo time never runs backwards across a restart
+        start_ms = max(start_ms or int(time.time() * 1000), int(saved["saved_ms"]))
+    clock = DemoClock.started(options.speed, start_ms)
     market = DemoMarket(options.seed)
     hub = StreamHub(market, clock, options.ping_interval_s, options.max_connection_s)
     app = web.Application(middlewares=[_binance_middleware])
@@ -301,7 +311,13 @@ def create_app(options: DemoOptions | None = None) -> web.Application:
     add_user_streams(app, engine, user_streams, options.faults)
     for path in ("/market/ws", "/market/stream", "/ws", "/stream", "/market/ws/{streams:.+}"):
         app.router.add_get(path, websocket_handler)
-    log.info("demo exchange: accounts, orders and positions are kept in memory and lost on exit")
+    if options.state_file:
+        if saved is not None:
+            state.restore(saved, accounts, engine)
+        state.add_state_file(app, Path(options.state_file), accounts, engine, clock)
+        log.info("demo exchange: accounts, orders and positions saved in %s", options.state_file)
+    else:
+        log.info("demo exchange: accounts, orders and positions are kept in memory only")
     if options.faults:
         app.router.add_post("/_demo/fault/drop", fault_drop)
         app.router.add_post("/_demo/fault/pause", fault_pause)
