@@ -169,7 +169,7 @@ class Ledger:
             client_id=f"autoclose-{at_ms}{self.take_id('liquidation')}",
             symbol=spec.symbol,
             side="SELL" if position.side > 0 else "BUY",
-            type="LIQUIDATION",
+            type="MARKET",
             quantity=quantity,
             price=price,
             time_in_force="IOC",

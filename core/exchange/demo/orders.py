@@ -30,7 +30,8 @@ def side_sign(side: str) -> int:
 
 @dataclass(slots=True)
 class Order:
-    """A regular order in the matching engine (LIMIT or MARKET; a liquidation is a MARKET)."""
+    """A regular order in the matching engine: LIMIT or MARKET (a liquidation is a MARKET
+    executed as CALCULATED, its client id `autoclose-…`)."""
 
     order_id: int
     client_id: str
