@@ -17,7 +17,9 @@ from core.exchange.demo.brackets import brackets_of, max_notional
 from core.exchange.demo.errors import BinanceError, illegal_digits, mandatory_missing
 from core.exchange.demo.market import DemoClock, DemoMarket
 from core.exchange.demo.matching import MatchingEngine
+from core.exchange.demo.orders import Position
 from core.exchange.demo.premium import premium_index
+from core.exchange.demo.symbols import SymbolSpec
 from core.exchange.demo.trade_wire import usdt
 
 
@@ -76,6 +78,7 @@ class _Margins:
     """An account's money at one instant, as every balance endpoint reports it."""
 
     wallet: float
+    cross_wallet: float  # the wallet less the isolated positions' own wallets
     unrealised: float  # cross positions only
     position_margin: float
     order_margin: float
@@ -94,15 +97,18 @@ def _margins(request: web.Request, account: Account) -> _Margins:
     orders = sum(
         margin.order_margin(account, specs[o.symbol], o) for o in account.book.open_orders()
     )
-    maintenance = 0.0
-    for position in positions:
-        spec = specs[position.symbol]
-        notional = margin.steps_to_quantity(spec, abs(position.amount)) * mark(position.symbol)
-        rate, cum = margin.maintenance_tier(position.symbol, notional)
-        maintenance += max(0.0, notional * rate - cum)
+    maintenance = sum(_maintenance(specs[p.symbol], p, mark(p.symbol)) for p in positions)
     unrealised = margin.cross_unrealised(account, specs, mark)
     available = margin.available_balance(account, specs, mark)
-    return _Margins(account.wallet_balance, unrealised, held, orders, maintenance, available)
+    cross = margin.cross_wallet(account, specs)
+    return _Margins(account.wallet_balance, cross, unrealised, held, orders, maintenance, available)
+
+
+def _maintenance(spec: SymbolSpec, position: Position, mark: float) -> float:
+    """The position's maintenance margin at `mark` (its bracket's rate less the bracket's cum)."""
+    notional = margin.steps_to_quantity(spec, abs(position.amount)) * mark
+    rate, cum = margin.maintenance_tier(position.symbol, notional)
+    return max(0.0, notional * rate - cum)
 
 
 def _alias(account: Account) -> str:
@@ -116,7 +122,7 @@ def _balance_rows(account: Account, money: _Margins) -> list[dict[str, Any]]:
             "accountAlias": _alias(account),
             "asset": "USDT",
             "balance": usdt(money.wallet),
-            "crossWalletBalance": usdt(money.wallet),
+            "crossWalletBalance": usdt(money.cross_wallet),
             "crossUnPnl": usdt(money.unrealised),
             "availableBalance": available,
             "maxWithdrawAmount": available,
@@ -142,7 +148,7 @@ def _totals(money: _Margins) -> dict[str, Any]:
         "totalMarginBalance": usdt(money.wallet + money.unrealised),
         "totalPositionInitialMargin": usdt(money.position_margin),
         "totalOpenOrderInitialMargin": usdt(money.order_margin),
-        "totalCrossWalletBalance": usdt(money.wallet),
+        "totalCrossWalletBalance": usdt(money.cross_wallet),
         "totalCrossUnPnl": usdt(money.unrealised),
         "availableBalance": available,
         "maxWithdrawAmount": available,
@@ -160,7 +166,7 @@ def _asset(account: Account, money: _Margins) -> dict[str, Any]:
         "initialMargin": usdt(money.position_margin + money.order_margin),
         "positionInitialMargin": usdt(money.position_margin),
         "openOrderInitialMargin": usdt(money.order_margin),
-        "crossWalletBalance": usdt(money.wallet),
+        "crossWalletBalance": usdt(money.cross_wallet),
         "crossUnPnl": usdt(money.unrealised),
         "availableBalance": available,
         "maxWithdrawAmount": available,
@@ -184,7 +190,7 @@ def _account_position(request: web.Request, account: Account, symbol: str) -> di
     return {
         "symbol": symbol,
         "initialMargin": usdt(initial + orders),
-        "maintMargin": usdt(0.0),
+        "maintMargin": usdt(_maintenance(spec, position, mark)),
         "unrealizedProfit": usdt(margin.unrealised(spec, position, mark)),
         "positionInitialMargin": usdt(initial),
         "openOrderInitialMargin": usdt(orders),

@@ -15,7 +15,6 @@ from core.exchange.demo.accounts import Account
 from core.exchange.demo.errors import BinanceError, mandatory_missing
 from core.exchange.demo.order_routes import (
     MAX_OPEN_ALGO_ORDERS,
-    check_notional,
     engine_of,
     in_range,
     list_limit,
@@ -56,7 +55,7 @@ def _algo_from(request: web.Request, account: Account, params: dict[str, str]) -
         raise BinanceError(-1106, "Parameter 'reduceOnly' sent when not required.")
     market_units = engine.price(symbol, now)
     if steps is not None:
-        check_notional(spec, steps, units or trigger or market_units, reduce_only)
+        p.check_notional(spec, steps, units or trigger or market_units, reduce_only)
     algo_id = engine.new_algo_id()
     client = p.client_id(params, "clientAlgoId", f"demo_algo_{algo_id}")
     unique_client_id(account, client, algo=True)
@@ -97,7 +96,11 @@ async def new_algo_order(request: web.Request) -> web.Response:
     return web.json_response(trade_wire.algo_json(spec_of(request, algo.symbol), algo, None))
 
 
-def _find_algo(request: web.Request, account: Account, params: dict[str, str]) -> AlgoOrder:
+def _find_algo(
+    request: web.Request, account: Account, params: dict[str, str], code: int = -2013
+) -> AlgoOrder:
+    """The account's conditional order by algoId or clientAlgoId (the latest with that id);
+    BinanceError `code` (-2013 for a query, -2011 for a cancel) when there is none."""
     algo_id = p.whole(params, "algoId")
     client = params.get("clientAlgoId", "")
     if algo_id is None and not client:
@@ -111,7 +114,9 @@ def _find_algo(request: web.Request, account: Account, params: dict[str, str]) -
         matches = [a for a in account.book.algo_orders.values() if a.client_algo_id == client]
         found = max(matches, key=lambda a: a.algo_id) if matches else None
     if found is None:
-        raise BinanceError(-2013, "Order does not exist.")
+        raise BinanceError(
+            code, "Order does not exist." if code == -2013 else "Unknown order sent."
+        )
     return found
 
 
@@ -127,9 +132,9 @@ async def query_algo_order(request: web.Request) -> web.Response:
 
 
 async def cancel_algo_order(request: web.Request) -> web.Response:
-    """DELETE /fapi/v1/algoOrder; -2011 once it triggered or ended."""
+    """DELETE /fapi/v1/algoOrder; -2011 for an unknown one or once it triggered or ended."""
     account, params = await signed(request)
-    algo = _find_algo(request, account, params)
+    algo = _find_algo(request, account, params, -2011)
     engine_of(request).cancel_algo(account, algo, now_of(request))
     body = {"algoId": algo.algo_id, "clientAlgoId": algo.client_algo_id, "code": "200"}
     return web.json_response({**body, "msg": "success"})

@@ -145,7 +145,8 @@ class Ledger:
         )  # fmt: skip
         account.book.fills.append(fill)
         self._order_event(account, order, execution, now_ms, fill)
-        self._account_event(account, "ORDER", [position], realized - commission, now_ms)
+        # `bc` is the balance change other than PnL and commission: none for a fill.
+        self._account_event(account, "ORDER", [position], 0.0, now_ms)
         if not order.is_open:
             self._finish_parent(account, order, now_ms)
 
@@ -193,7 +194,10 @@ class Ledger:
             payment = float(costs.funding_payment(position.side, quantity, price, rate))
             account.wallet_balance -= payment
             account.update_ms = instant_ms
-            self._account_event(account, "FUNDING_FEE", [position], -payment, instant_ms)
+            # Binance reports a cross position's funding with the balance only.
+            isolated = margin.is_isolated(account, spec.symbol)
+            rows = [position] if isolated else []
+            self._account_event(account, "FUNDING_FEE", rows, -payment, instant_ms)
 
     def _end(self, account: Account, order: Order, status: str, now_ms: int) -> None:
         order.status, order.update_ms = status, now_ms
@@ -227,7 +231,9 @@ class Ledger:
         rows = [
             trade_wire.account_position(account, self.specs, p, mark(p.symbol)) for p in positions
         ]
-        self.sink(account, trade_wire.account_update(account, reason, rows, change, now_ms))
+        cross = margin.cross_wallet(account, self.specs)
+        update = trade_wire.account_update(account, reason, rows, change, cross, now_ms)
+        self.sink(account, update)
 
     def _spec(self, symbol: str) -> SymbolSpec:
         return self.market.symbols[symbol]

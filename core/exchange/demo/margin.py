@@ -69,6 +69,16 @@ def cross_unrealised(account: Account, specs: Mapping[str, SymbolSpec], mark: Ma
     )
 
 
+def cross_wallet(account: Account, specs: Mapping[str, SymbolSpec]) -> float:
+    """The wallet less what isolated positions hold in their own wallets."""
+    isolated = sum(
+        position_margin(account, specs[p.symbol], p)
+        for p in account.book.positions.values()
+        if p.amount and is_isolated(account, p.symbol)
+    )
+    return account.wallet_balance - isolated
+
+
 def available_balance(account: Account, specs: Mapping[str, SymbolSpec], mark: MarkPrice) -> float:
     """Wallet plus cross unrealised PnL, minus the margin positions and resting orders hold."""
     book = account.book

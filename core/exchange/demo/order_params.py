@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
 from core.exchange.demo.errors import BinanceError, illegal_digits, mandatory_missing
-from core.exchange.demo.orders import ALGO_TYPES, REGULAR_TYPES
+from core.exchange.demo.orders import ALGO_TYPES, REGULAR_TYPES, side_sign
 from core.exchange.demo.symbols import SymbolSpec
 
 CLIENT_ID = re.compile(r"[\.A-Z\:/a-z0-9_-]{1,36}")
@@ -178,3 +178,32 @@ def callback_rate(params: Mapping[str, str]) -> str:
     if not Decimal("0.1") <= value <= Decimal("10") or value != value.quantize(Decimal("0.1")):
         raise BinanceError(-1130, "Data sent for parameter 'callbackRate' is not valid.")
     return str(value.normalize()) if value != value.to_integral_value() else str(int(value))
+
+
+def check_notional(spec: SymbolSpec, steps: int, units: int, reduce_only: bool) -> None:
+    """MIN_NOTIONAL: -4164 for an order worth less than the minimum (unless reduce-only)."""
+    notional = Decimal(steps * units).scaleb(-spec.quote_decimals)
+    if not reduce_only and notional < Decimal(spec.min_notional):
+        raise BinanceError(
+            -4164,
+            f"Order's notional must be no smaller than {spec.min_notional} "
+            "(unless you choose reduce only).",
+        )
+
+
+def check_percent_price(side: str, units: int, market_units: int) -> None:
+    """PERCENT_PRICE: a limit within +5 % / -5 % of the mark price (-4016 / -4024)."""
+    if side == "BUY" and units * 100 > market_units * 105:
+        raise BinanceError(-4016, "Limit price can't be higher than the multiplier-up price.")
+    if side == "SELL" and units * 100 < market_units * 95:
+        raise BinanceError(-4024, "Limit price can't be lower than the multiplier-down price.")
+
+
+def check_post_only(side: str, tif: str, units: int, market_units: int) -> None:
+    """-5022 for a post-only (GTX) limit that would take liquidity at `market_units`."""
+    if tif == "GTX" and side_sign(side) * (market_units - units) <= 0:
+        raise BinanceError(
+            -5022,
+            "Due to the order could not be executed as maker, the Post Only order will be "
+            "rejected.",
+        )

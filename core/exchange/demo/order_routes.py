@@ -7,13 +7,12 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass, field, replace
 
 from aiohttp import web
 
+from core.exchange.demo import margin, trade_wire
 from core.exchange.demo import order_params as p
-from core.exchange.demo import trade_wire
 from core.exchange.demo.account_routes import DESK, signed, symbol_param
 from core.exchange.demo.accounts import Account
 from core.exchange.demo.errors import BinanceError, mandatory_missing
@@ -57,6 +56,7 @@ class OrderFaults:
     """What the next orders suffer (faults mode): a rejection, a lost answer, a late ack."""
 
     reject_code: int = 0
+    reject: int = 0  # orders refused with reject_code
     silent: int = 0  # orders accepted whose answer never comes (the connection is dropped)
     silent_hold_s: float = 5.0
     delay: int = 0  # orders whose ack is held back
@@ -84,10 +84,12 @@ def placing(handler: Handler) -> Handler:
         faults = request.app[FAULTS]
         count_10s, count_1m = request.app[COUNTER].charge(account.api_key)
         headers = {COUNT_10S_HEADER: str(count_10s), COUNT_1M_HEADER: str(count_1m)}
-        if faults.reject_code:
-            code, faults.reject_code = faults.reject_code, 0
+        if faults.reject:
+            faults.reject -= 1
+            code = faults.reject_code
             faults.rejected.append(code)
-            raise BinanceError(code, _REJECT_MESSAGES.get(code, "Order rejected (demo fault)."))
+            message = _REJECT_MESSAGES.get(code, "Order rejected (demo fault).")
+            raise BinanceError(code, message, 429 if code == -1015 else 400)
         response = await handler(request)
         response.headers.update(headers)
         if faults.silent:
@@ -122,33 +124,15 @@ def unique_client_id(account: Account, client: str, algo: bool) -> None:
         raise BinanceError(-4116, "ClientOrderId is duplicated.")
 
 
-def check_notional(spec: SymbolSpec, steps: int, units: int, reduce_only: bool) -> None:
-    notional = Decimal(steps * units).scaleb(-spec.quote_decimals)
-    if not reduce_only and notional < Decimal(spec.min_notional):
-        raise BinanceError(
-            -4164,
-            f"Order's notional must be no smaller than {spec.min_notional} "
-            "(unless you choose reduce only).",
-        )
-
-
-def _check_percent_price(side: str, units: int, market_units: int) -> None:
-    """PERCENT_PRICE: a limit within +5 % / -5 % of the mark price."""
-    if side == "BUY" and units * 100 > market_units * 105:
-        raise BinanceError(-4016, "Limit price can't be higher than the multiplier-up price.")
-    if side == "SELL" and units * 100 < market_units * 95:
-        raise BinanceError(-4024, "Limit price can't be lower than the multiplier-down price.")
-
-
 def _reducible(account: Account, symbol: str, side: str) -> int:
     """How much of the position an order on `side` can reduce (0 if it would not reduce it)."""
     position = account.book.position(symbol)
     return abs(position.amount) if position.side == (1 if side == "SELL" else -1) else 0
 
 
-def _order_from(request: web.Request, account: Account, params: dict[str, str]) -> Order:
-    """A checked new regular order (BinanceError as Binance would refuse it)."""
-    engine, now = engine_of(request), now_of(request)
+def _order_from(request: web.Request, account: Account, params: dict[str, str], now: int) -> Order:
+    """A checked new regular order at demo instant `now` (BinanceError as Binance refuses)."""
+    engine = engine_of(request)
     symbol = symbol_param(request, params)
     spec = spec_of(request, symbol)
     p.one_way(params)
@@ -165,8 +149,8 @@ def _order_from(request: web.Request, account: Account, params: dict[str, str]) 
     reduce_only = p.flag(params, "reduceOnly")
     market_units = engine.price(symbol, now)
     if kind == "LIMIT":
-        _check_percent_price(side, units, market_units)
-    check_notional(spec, steps, units or market_units, reduce_only)
+        p.check_percent_price(side, units, market_units)
+    p.check_notional(spec, steps, units or market_units, reduce_only)
     order_id = engine.new_order_id()
     client = p.client_id(params, "newClientOrderId", f"demo_{order_id}")
     unique_client_id(account, client, algo=False)
@@ -180,12 +164,7 @@ def _order_from(request: web.Request, account: Account, params: dict[str, str]) 
     engine.advance(now)
     if reduce_only and not _reducible(account, symbol, side):
         raise BinanceError(-2022, "ReduceOnly Order is rejected.")
-    if tif == "GTX" and order.sign * (market_units - units) <= 0:
-        raise BinanceError(
-            -5022,
-            "Due to the order could not be executed as maker, the Post Only order will be "
-            "rejected.",
-        )
+    p.check_post_only(side, tif, units, market_units)
     if not reduce_only and engine.short_of_margin(account, order, now):
         raise BinanceError(-2019, "Margin is insufficient.")
     return order
@@ -195,10 +174,11 @@ def _order_from(request: web.Request, account: Account, params: dict[str, str]) 
 async def new_order(request: web.Request) -> web.Response:
     """POST /fapi/v1/order: LIMIT or MARKET (conditional types answer -4120)."""
     account, params = await signed(request)
-    order = _order_from(request, account, params)
+    now = now_of(request)  # one instant: the checks see the price the order meets
+    order = _order_from(request, account, params, now)
     spec = spec_of(request, order.symbol)
     acked = trade_wire.order_json(spec, order)
-    engine_of(request).submit(account, order, now_of(request))
+    engine_of(request).submit(account, order, now)
     if params.get("newOrderRespType", "ACK") == "RESULT":
         return web.json_response(trade_wire.order_json(spec, order))
     return web.json_response(acked)
@@ -241,6 +221,18 @@ async def cancel_order(request: web.Request) -> web.Response:
     return web.json_response(trade_wire.order_json(spec_of(request, order.symbol), order))
 
 
+def _check_modify_margin(
+    request: web.Request, account: Account, order: Order, change: tuple[int, int], now: int
+) -> None:
+    """-2019 when the account cannot hold the margin the modified order (quantity, price)
+    needs beyond what the order already holds."""
+    engine, spec = engine_of(request), spec_of(request, order.symbol)
+    modified = replace(order, quantity=change[0], price=change[1])
+    extra = margin.order_margin(account, spec, modified) - margin.order_margin(account, spec, order)
+    if extra > 0 and extra > margin.available_balance(account, engine.specs, engine.mark(now)):
+        raise BinanceError(-2019, "Margin is insufficient.")
+
+
 @placing
 async def modify_order(request: web.Request) -> web.Response:
     """PUT /fapi/v1/order: a LIMIT's new price and quantity; it loses its queue place."""
@@ -256,8 +248,12 @@ async def modify_order(request: web.Request) -> web.Response:
     if units is None:
         raise mandatory_missing("price")
     now = now_of(request)
-    _check_percent_price(order.side, units, engine_of(request).price(order.symbol, now))
-    check_notional(spec, steps, units, order.reduce_only)
+    market_units = engine_of(request).price(order.symbol, now)
+    p.check_percent_price(order.side, units, market_units)
+    p.check_notional(spec, steps, units, order.reduce_only)
+    if order.is_open:  # a closed one is the engine's -2013
+        p.check_post_only(order.side, order.time_in_force, units, market_units)
+        _check_modify_margin(request, account, order, (steps, units), now)
     engine_of(request).modify(account, order, steps, units, now)
     return web.json_response(trade_wire.order_json(spec, order))
 
@@ -352,16 +348,19 @@ async def fault_order(request: web.Request) -> web.Response:
     mode=delay&ms=… [&count=N]: what the next orders suffer."""
     faults = request.app[FAULTS]
     query = request.query
-    count = int(query.get("count", "1"))
     mode = query.get("mode", "")
-    if mode == "reject":
-        faults.reject_code = int(query.get("code", "-2019"))
-    elif mode == "silent":
-        faults.silent, faults.silent_hold_s = count, float(query.get("hold_s", "5"))
-    elif mode == "delay":
-        faults.delay, faults.delay_s = count, int(query.get("ms", "1000")) / 1000
-    else:
+    if mode not in ("reject", "silent", "delay"):
         return web.json_response({"error": "mode must be reject, silent or delay"}, status=400)
+    try:
+        count = int(query.get("count", "1"))
+        if mode == "reject":
+            faults.reject, faults.reject_code = count, int(query.get("code", "-2019"))
+        elif mode == "silent":
+            faults.silent, faults.silent_hold_s = count, float(query.get("hold_s", "5"))
+        else:
+            faults.delay, faults.delay_s = count, int(query.get("ms", "1000")) / 1000
+    except ValueError:
+        return web.json_response({"error": "count, code, hold_s and ms are numbers"}, status=400)
     return web.json_response({"mode": mode, "count": count})
 
 

@@ -235,9 +235,17 @@ def account_position(
 
 
 def account_update(
-    account: Account, reason: str, positions: list[dict[str, Any]], change: float, now_ms: int
+    account: Account,
+    reason: str,
+    positions: list[dict[str, Any]],
+    change: float,
+    cross_wallet: float,
+    now_ms: int,
 ) -> dict[str, Any]:
-    """ACCOUNT_UPDATE: the USDT balance and the positions that changed, with the reason."""
+    """ACCOUNT_UPDATE: the USDT balance and the positions that changed, with the reason.
+
+    `change` is Binance's `bc`: the balance change other than PnL and commission (funding).
+    """
     wallet = usdt(account.wallet_balance)
     return {
         "e": "ACCOUNT_UPDATE",
@@ -245,7 +253,7 @@ def account_update(
         "T": now_ms,
         "a": {
             "m": reason,
-            "B": [{"a": "USDT", "wb": wallet, "cw": wallet, "bc": usdt(change)}],
+            "B": [{"a": "USDT", "wb": wallet, "cw": usdt(cross_wallet), "bc": usdt(change)}],
             "P": positions,
         },
     }

@@ -76,12 +76,15 @@ class UserStreams:
     async def serve(self, request: web.Request, account: Account, key: str) -> web.StreamResponse:
         """One user-stream connection: events until the client leaves or the key lapses."""
         ws = web.WebSocketResponse(heartbeat=180.0, compress=False)
-        await ws.prepare(request)
+        # Registered before the handshake completes: an order the client places as soon as
+        # it is connected must find its events queued.
         queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_LIMIT)
         self._queues.setdefault(account.api_key, set()).add(queue)
         self._keys[queue] = key
-        reader = asyncio.ensure_future(_drain(ws))
+        reader: asyncio.Future[None] | None = None
         try:
+            await ws.prepare(request)
+            reader = asyncio.ensure_future(_drain(ws))
             while (text := await _next(queue, reader)) is not None:
                 await ws.send_str(text)
         except (ConnectionError, RuntimeError):
@@ -89,8 +92,9 @@ class UserStreams:
         finally:
             self._queues.get(account.api_key, set()).discard(queue)
             self._keys.pop(queue, None)
-            reader.cancel()
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"user stream closed")
+            if reader is not None:
+                reader.cancel()
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"user stream closed")
         return ws
 
 

@@ -372,3 +372,17 @@ def test_the_same_orders_on_the_same_market_give_the_same_events(desk):
         return events
 
     assert run() == run()
+
+
+def test_the_cross_wallet_excludes_what_isolated_positions_hold(desk):
+    engine, account, events, _ = desk
+    account.config(SYMBOL).margin_type = MarginType.ISOLATED
+    account.config(SYMBOL).leverage = 10
+    entry = buy_now(engine, account, qty=100)
+    [update] = kinds(events, "ACCOUNT_UPDATE")
+    balance = update["a"]["B"][0]
+    assert float(balance["wb"]) == pytest.approx(account.wallet_balance, abs=1e-8)
+    assert float(balance["cw"]) == pytest.approx(
+        account.wallet_balance - 0.1 * entry / 10, abs=1e-8
+    )
+    assert float(update["a"]["P"][0]["iw"]) == pytest.approx(0.1 * entry / 10, abs=1e-8)
