@@ -5,16 +5,28 @@ from typing import Any
 from config.errors import ConfigError, KryptelionError
 
 __all__ = [
+    "AuthenticationError",
     "ConfigError",
     "DataError",
     "DatabaseError",
     "ExchangeError",
     "FilterError",
+    "InsufficientMarginError",
     "InvalidOrderError",
     "KryptelionError",
+    "ListenKeyError",
+    "MalformedPayloadError",
     "NotFoundError",
+    "OrderRejectedError",
     "OrderStateError",
+    "OutcomeUnknownError",
+    "PostOnlyRejectedError",
+    "RateLimitedError",
+    "ReduceOnlyRejectedError",
     "StrategyError",
+    "TimestampError",
+    "UnknownOrderError",
+    "WouldTriggerError",
 ]
 
 
@@ -72,3 +84,70 @@ class FilterError(InvalidOrderError):
     @property
     def detail(self) -> dict[str, str]:
         return {"filtro": self.filter_name, **super().detail}
+
+
+# The exchange's refusals, by kind; each keeps Binance's `code` (and the HTTP `status`).
+
+
+class OrderRejectedError(ExchangeError):
+    """The exchange refused an order: a filter, precision, parameter or combination it forbids."""
+
+
+class UnknownOrderError(ExchangeError):
+    """The exchange knows no such order (-2011 on cancel, -2013 on query)."""
+
+
+class WouldTriggerError(OrderRejectedError):
+    """A conditional order whose trigger the market has already crossed (-2021)."""
+
+
+class ReduceOnlyRejectedError(OrderRejectedError):
+    """A reduce-only order that would not reduce the position (-2022)."""
+
+
+class InsufficientMarginError(OrderRejectedError):
+    """Not enough available margin for the order (-2019)."""
+
+
+class PostOnlyRejectedError(OrderRejectedError):
+    """A post-only (GTX) order that would have taken liquidity (-5022)."""
+
+
+class RateLimitedError(ExchangeError):
+    """Too many requests or orders (-1003, -1015, HTTP 429/418); wait `retry_after_s`."""
+
+    def __init__(
+        self,
+        message: str,
+        code: int | None = None,
+        status: int | None = None,
+        retry_after_s: float = 0.0,
+    ) -> None:
+        super().__init__(message, code, status)
+        self.retry_after_s = retry_after_s
+
+
+class AuthenticationError(ExchangeError):
+    """The API key, its permissions or the signature were refused (-2014, -2015, -1022)."""
+
+
+class TimestampError(ExchangeError):
+    """The request's timestamp stayed outside recvWindow even after re-syncing the clock (-1021)."""
+
+
+class ListenKeyError(ExchangeError):
+    """The user data stream's listen key does not exist or has lapsed (-1125)."""
+
+
+class OutcomeUnknownError(ExchangeError):
+    """A request may or may not have been executed (timeout, 5xx, -1007) and asking the
+    exchange did not settle it; reconcile before acting on the same intent again."""
+
+
+class MalformedPayloadError(ExchangeError):
+    """The exchange answered JSON that lacks a field or holds a value of the wrong kind;
+    `field` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field

@@ -105,7 +105,7 @@ class BinanceRest:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.shown_url = redact_url(self.base_url)  # what logs and errors show: no password
-        self.client = _client(api_key, api_secret, timeout_s)
+        self.client = binance_client(api_key, api_secret, timeout_s)
         self.client.FUTURES_URL = self.base_url + "/fapi"
         self.limiter = limiter or WeightLimiter()
         self.retries = retries
@@ -122,14 +122,14 @@ class BinanceRest:
             except BinanceAPIException as error:
                 self._observe(error.response)
                 if error.status_code in (418, 429):
-                    retry_after = _retry_after(error.response, default=60.0)
+                    pause_s = retry_after(error.response, default=60.0)
                     log.warning(
                         "HTTP %s from %s: pausing %.0f s",
                         error.status_code,
                         self.shown_url,
-                        retry_after,
+                        pause_s,
                     )
-                    self.limiter.pause(retry_after)
+                    self.limiter.pause(pause_s)
                     failure: Exception = error
                 elif error.status_code >= 500:
                     failure = error
@@ -191,7 +191,7 @@ class BinanceRest:
         return self._call(klines_weight(limit), lambda: self.client.futures_klines(**params))
 
 
-def _client(api_key: str | None, api_secret: str | None, timeout_s: float) -> Client:
+def binance_client(api_key: str | None, api_secret: str | None, timeout_s: float) -> Client:
     """python-binance's Client, without the event loop it creates for each new thread.
 
     That loop serves only its WebSocket API, which Kryptelion does not use; left open in every
@@ -209,7 +209,8 @@ def _client(api_key: str | None, api_secret: str | None, timeout_s: float) -> Cl
     return client
 
 
-def _retry_after(response: Any, default: float) -> float:
+def retry_after(response: Any, default: float) -> float:
+    """`Retry-After` in seconds (at least 1); `default` when it is absent or unreadable."""
     value = getattr(response, "headers", {}).get("Retry-After")
     try:
         return max(1.0, float(str(value)))

@@ -18,10 +18,9 @@ from core.exchange.demo.accounts import Account
 from core.exchange.demo.errors import BinanceError, mandatory_missing
 from core.exchange.demo.orders import Order
 from core.exchange.demo.symbols import SymbolSpec
+from core.exchange.limits import COUNT_1M_HEADER, COUNT_10S_HEADER, ORDERS_1M, ORDERS_10S
 
-ORDERS_10S, ORDERS_1M = 300, 1200
 MAX_OPEN_ORDERS, MAX_OPEN_ALGO_ORDERS = 200, 10
-COUNT_10S_HEADER, COUNT_1M_HEADER = "X-MBX-ORDER-COUNT-10S", "X-MBX-ORDER-COUNT-1M"
 MAX_LIST = 1000
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -3,7 +3,8 @@
 import pytest
 
 from core.exchange.demo.errors import BinanceError
-from core.exchange.demo.order_routes import ORDERS_1M, ORDERS_10S, OrderCounter
+from core.exchange.demo.order_routes import OrderCounter
+from core.exchange.limits import ORDERS_1M, ORDERS_10S
 
 
 class Clock:
