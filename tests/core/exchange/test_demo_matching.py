@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from core import costs
+from core.exchange.demo import trade_wire
 from core.exchange.demo.accounts import Accounts, MarginType
 from core.exchange.demo.margin import liquidation_price
 from core.exchange.demo.market import STEP_MS, DemoMarket
@@ -386,3 +387,18 @@ def test_the_cross_wallet_excludes_what_isolated_positions_hold(desk):
         account.wallet_balance - 0.1 * entry / 10, abs=1e-8
     )
     assert float(update["a"]["P"][0]["iw"]) == pytest.approx(0.1 * entry / 10, abs=1e-8)
+
+
+def test_position_risk_reports_unrealised_pnl_on_the_mark_and_the_break_even(desk):
+    engine, account, _, _ = desk
+    entry = buy_now(engine, account, qty=10)
+    later = T0 + 30 * MINUTE_MS
+    engine.advance(later)
+    mark_units = engine.market.price_at(SYMBOL, later)
+    position = account.book.position(SYMBOL)
+    row = trade_wire.position_risk(account, engine.specs, position, mark_units, 0.0)
+    mark = mark_units / PRICE_SCALE
+    assert row["markPrice"] == f"{mark:.2f}"
+    assert float(row["unRealizedProfit"]) == pytest.approx(0.010 * (mark - entry), abs=1e-8)
+    assert float(row["breakEvenPrice"]) == pytest.approx(entry * (1 + 0.0005), abs=1e-6)
+    assert float(row["notional"]) == pytest.approx(0.010 * mark, abs=1e-8)
