@@ -11,29 +11,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.costs import (
-    MAINTENANCE_MARGIN_RATE,
-    apply_slippage,
-    fee,
-    funding_payment,
-    liquidation_price,
+from core.costs import funding_payment
+from core.fills import (
+    EXIT_END,
+    EXIT_REASONS,
+    EXIT_SIGNAL,
+    NO_EXIT,
+    Costs,
+    bar_exit,
+    entry_price,
+    exit_price,
+    levels,
+    trade_fees,
+    trade_return,
 )
 
-EXIT_SIGNAL, EXIT_STOP, EXIT_TAKE, EXIT_LIQUIDATION, EXIT_END = 0, 1, 2, 3, 4
-EXIT_REASONS = ("senal", "stop_loss", "take_profit", "liquidacion", "fin")
+__all__ = ["EXIT_REASONS", "Costs", "Distance", "Simulation", "simulate"]
 Distance = float | np.ndarray | None
-
-
-@dataclass(frozen=True, slots=True)
-class Costs:
-    """Cost and risk settings: fees and margin rates as fractions, slippage in basis points."""
-
-    taker_fee: float = 0.0004
-    maker_fee: float = 0.0002
-    slippage_bps: float = 0.0
-    leverage: float = 1.0
-    size: float = 1.0
-    maintenance_margin: float = MAINTENANCE_MARGIN_RATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,20 +69,6 @@ def _segments(target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     sides = target[starts - 1]
     keep = sides != 0
     return starts[keep], ends[keep], sides[keep]
-
-
-def _levels(entry: np.ndarray, side: np.ndarray, distance: Distance, against: bool) -> np.ndarray:
-    """Price levels away from entry, against the position (stops) or with it (targets).
-
-    `distance` is None (never touched), a float (a fraction of the entry price) or per-trade
-    absolute price distances.
-    """
-    direction = -side if against else side
-    if distance is None:
-        return direction * np.inf
-    if isinstance(distance, float):
-        return entry * (1 + direction * distance)
-    return entry + direction * distance
 
 
 def _segment_reduce(ufunc: np.ufunc, values: np.ndarray, starts, ends) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -151,21 +131,13 @@ def _scan(starts, ends, side, high, low, stop, take, liquidation):  # type: igno
     seg = np.repeat(np.arange(len(starts)), lengths)
     offsets = np.arange(len(seg)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     bars = np.repeat(starts, lengths) + offsets
-    s = side[seg]
-    adverse = np.where(s > 0, low[bars], -high[bars])
-    favourable = np.where(s > 0, high[bars], -low[bars])
-    hit_stop = adverse <= s * stop[seg]
-    hit_liq = adverse <= s * liquidation[seg]
-    hit_take = favourable >= s * take[seg]
-    where = np.flatnonzero(hit_stop | hit_liq | hit_take)
+    kinds, ambiguous = bar_exit(
+        side[seg], high[bars], low[bars], stop[seg], take[seg], liquidation[seg]
+    )
+    where = np.flatnonzero(kinds != NO_EXIT)
     first_seg, first_pos = np.unique(seg[where], return_index=True)
     at = where[first_pos]
-    adverse_hit = hit_stop[at] | hit_liq[at]
-    # Moving against the position, the nearer of stop and liquidation is reached first.
-    liq_first = hit_liq[at] & (s[at] * liquidation[first_seg] >= s[at] * stop[first_seg])
-    first_kind = np.where(adverse_hit, np.where(liq_first, EXIT_LIQUIDATION, EXIT_STOP), EXIT_TAKE)
-    ambiguous = int(np.count_nonzero(adverse_hit & hit_take[at]))
-    return bars[at], first_seg, first_kind, ambiguous
+    return bars[at], first_seg, kinds[at], int(np.count_nonzero(ambiguous[at]))
 
 
 def simulate(
@@ -189,13 +161,11 @@ def simulate(
     """
     n = len(close)
     starts, ends, side = _segments(target)
-    bps, lev, size = costs.slippage_bps, costs.leverage, costs.size
-    entry = apply_slippage(open_[starts], side, bps)
+    entry = entry_price(open_[starts], side, costs)
     decided = starts - 1
-    stop = _levels(entry, side, _per_trade(stop_distance, decided), True)
-    take = _levels(entry, side, _per_trade(take_distance, decided), False)
-    mmr = costs.maintenance_margin
-    liquidation = liquidation_price(entry, side, lev, mmr)
+    stop, take, liquidation = levels(
+        entry, side, _per_trade(stop_distance, decided), _per_trade(take_distance, decided), costs
+    )
     exit_bar, kind, ambiguous = _first_hits(
         starts, ends, side, high, low, (stop, take, liquidation)
     )
@@ -205,22 +175,14 @@ def simulate(
     exit_bar = np.where(intrabar, exit_bar, np.where(at_end, n - 1, ends))
     last_held = np.where(intrabar | at_end, exit_bar, ends - 1)
 
-    exit_price = _exit_prices(open_, close, side, kind, exit_bar, stop, take, liquidation, bps)
-    exit_fee = np.where(kind == EXIT_TAKE, costs.maker_fee, costs.taker_fee)
-    exposure = size * lev
-    funding_frac = _funding(funding_rate, open_, starts, last_held, side, entry) * exposure
-    gross = side * (exit_price / entry - 1) - costs.taker_fee - fee(exit_price, exit_fee) / entry
-    trade_return = exposure * gross - funding_frac
-    liquidated = kind == EXIT_LIQUIDATION
-    trade_return = np.where(
-        liquidated, -size * (1 + lev * costs.taker_fee) - funding_frac, trade_return
+    exit_fill = exit_price(
+        open_[exit_bar], close[exit_bar], side, kind, stop, take, liquidation, costs
     )
-    equity_before = capital * np.concatenate(([1.0], np.cumprod(1 + trade_return)[:-1]))
-    quantity = equity_before * exposure / entry
-    # A liquidation's fee is the maintenance margin left in the position.
-    fees = fee(quantity * entry, costs.taker_fee) + fee(
-        quantity * exit_price, np.where(liquidated, mmr, exit_fee)
-    )
+    funding_frac = _funding(funding_rate, open_, starts, last_held, side, entry) * costs.exposure
+    returns = trade_return(entry, exit_fill, side, kind, funding_frac, costs)
+    equity_before = capital * np.concatenate(([1.0], np.cumprod(1 + returns)[:-1]))
+    quantity = equity_before * costs.exposure / entry
+    fees = trade_fees(quantity, entry, exit_fill, kind, costs)
     equity, in_position = _equity_curve(
         n,
         close,
@@ -230,34 +192,18 @@ def simulate(
         side,
         entry,
         equity_before,
-        trade_return,
+        returns,
         costs,
         funding_rate,
         open_,
         kind,
     )
     return Simulation(
-        entry_bar=starts, exit_bar=exit_bar, side=side, entry_price=entry, exit_price=exit_price,
-        quantity=quantity, pnl=equity_before * trade_return, fees=fees,
-        funding=funding_frac * equity_before, reason=kind, trade_return=trade_return,
+        entry_bar=starts, exit_bar=exit_bar, side=side, entry_price=entry, exit_price=exit_fill,
+        quantity=quantity, pnl=equity_before * returns, fees=fees,
+        funding=funding_frac * equity_before, reason=kind, trade_return=returns,
         equity=equity, in_position=in_position, ambiguous_bars=ambiguous,
     )  # fmt: skip
-
-
-def _exit_prices(open_, close, side, kind, exit_bar, stop, take, liquidation, bps):  # type: ignore[no-untyped-def]
-    """Fill price of each exit; stops that gap through fill at the (worse) open."""
-    bar_open = open_[exit_bar]
-    closing = -side  # an exit trades against the position: a long sells, a short buys
-    signal = apply_slippage(bar_open, closing, bps)
-    stop_fill = np.where(side > 0, np.minimum(bar_open, stop), np.maximum(bar_open, stop))
-    stop_fill = apply_slippage(stop_fill, closing, bps)
-    take_fill = np.where(side > 0, np.maximum(bar_open, take), np.minimum(bar_open, take))
-    end_fill = apply_slippage(close[exit_bar], closing, bps)
-    return np.select(
-        [kind == EXIT_STOP, kind == EXIT_TAKE, kind == EXIT_LIQUIDATION, kind == EXIT_END],
-        [stop_fill, take_fill, liquidation, end_fill],
-        default=signal,
-    )
 
 
 def _segment_sums(values: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
