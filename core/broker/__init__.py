@@ -1,0 +1,1 @@
+"""Brokers: one protocol for paper, testnet and live execution."""
