@@ -94,7 +94,8 @@ class PaperSimulator:
         self.ambiguous_bars = 0
         self._growth = 1.0  # the product of (1 + return) of the closed trades
         self._held = 0.0  # the decision the current bar is held under
-        self._pending = (0.0, None, None)  # decision, stop and take distances at the last close
+        # The decision, stop and take distances taken at the last close.
+        self._pending: tuple[float, float | None, float | None] = (0.0, None, None)
         self._funding_units = 0.0  # funding per unit of a long since the entry, summed
 
     @property
