@@ -198,6 +198,11 @@ def cmd_demo_exchange(args: argparse.Namespace, settings: Settings) -> int:
         weight_budget=args.weight_budget,
         faults=args.faults,
         state_file=args.state,
+        **{
+            name: value
+            for name, value in (("maker_fee", args.maker_fee), ("taker_fee", args.taker_fee))
+            if value is not None
+        },
     )
     host, port = args.host or settings.demo_host, args.port or settings.demo_port
     run_demo_exchange(host, port, options, api_token=settings.api_token)
@@ -366,6 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, help="market seed (DEMO_SEED)")
     demo.add_argument("--weight-budget", type=int, help="request weight per minute (default: none)")
     demo.add_argument("--faults", action="store_true", help="enable the /_demo/fault/* routes")
+    demo.add_argument(
+        "--maker-fee", type=float, help="maker fee fraction (default: Binance's base tier)"
+    )
+    demo.add_argument(
+        "--taker-fee", type=float, help="taker fee fraction (default: Binance's base tier)"
+    )
     demo.add_argument(
         "--state",
         metavar="FILE",

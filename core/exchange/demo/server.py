@@ -80,9 +80,9 @@ class DemoOptions:
             raise ConfigError(f"demo balance {self.balance!r} must be a positive amount of USDT")
         if self.state_file and not Path(self.state_file).parent.is_dir():
             raise ConfigError(f"--state: the directory of {self.state_file!r} does not exist")
-        for fee in (self.maker_fee, self.taker_fee):
+        for name, fee in (("maker", self.maker_fee), ("taker", self.taker_fee)):
             if not (math.isfinite(fee) and 0 <= fee < 0.01):
-                raise ConfigError(f"demo fee {fee!r} must be a fraction between 0 and 0.01")
+                raise ConfigError(f"--{name}-fee {fee!r}: give a fraction from 0 to 0.01")
         for key, secret in self.api_keys.items():
             if not API_KEY_PATTERN.fullmatch(key) or not secret:
                 raise ConfigError("demo API keys must be 1-64 of A-Z a-z 0-9 _ - with a secret")
