@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.api import RequestError
 from core.errors import (
+    BotStateError,
     ConfigError,
     DatabaseError,
     DataError,
@@ -25,6 +26,7 @@ STATUS: dict[type[KryptelionError], int] = {
     NotFoundError: 404,
     InvalidOrderError: 422,
     OrderStateError: 409,
+    BotStateError: 409,
     DataError: 400,
     StrategyError: 400,
     ExchangeError: 502,

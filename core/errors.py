@@ -6,6 +6,7 @@ from config.errors import ConfigError, KryptelionError
 
 __all__ = [
     "AuthenticationError",
+    "BotStateError",
     "ConfigError",
     "DataError",
     "DatabaseError",
@@ -23,6 +24,7 @@ __all__ = [
     "PostOnlyRejectedError",
     "RateLimitedError",
     "ReduceOnlyRejectedError",
+    "RiskSettingsError",
     "StrategyError",
     "TimestampError",
     "UnknownOrderError",
@@ -151,3 +153,19 @@ class MalformedPayloadError(ExchangeError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class BotStateError(KryptelionError):
+    """A bot was asked to make a transition its state machine forbids (a 409, as for orders)."""
+
+
+class RiskSettingsError(DataError):
+    """A risk limit outside what it may be; `field` names the setting by its public name."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+    @property
+    def detail(self) -> dict[str, str]:
+        return {self.field: str(self)}

@@ -294,3 +294,46 @@ class BacktestRun:
     equity: tuple[tuple[int, float], ...] = field(default_factory=tuple)
     created_at: int = 0
     id: int | None = None
+
+
+class BotStatus(StrEnum):
+    """A bot's operating state (core.state's bot machine); the values are the public JSON words."""
+
+    STOPPED = "detenido"
+    STARTING = "iniciando"
+    SYNCING = "sincronizando"
+    TRADING = "operando"
+    REDUCING = "reduciendo"
+    PAUSED = "pausado"
+    STOPPING = "deteniendo"
+    ERROR = "error"
+
+
+class BotTrigger(StrEnum):
+    """What moves a bot from one state to another; the values are the public JSON words."""
+
+    START = "iniciar"  # a person or `python run.py` resuming it
+    STARTED = "iniciado"  # feeds and broker ready: reconcile before trading
+    SYNCED = "sincronizado"  # database and exchange agree
+    RESYNC = "resincronizar"  # user-stream reconnect, listen-key rotation, a mismatch
+    REDUCE = "reducir"  # a risk limit allows only orders that shrink exposure
+    CLEARED = "normalizar"  # the reduce-only reason passed
+    PAUSE = "pausar"  # a breaker tripped or a person paused it
+    RESUME = "reanudar"  # a person resumes a paused bot
+    STOP = "parar"  # a person, Ctrl-C or the kill switch
+    FINISHED = "finalizar"  # stopping is done
+    FAIL = "fallar"  # a fatal error
+
+
+@dataclass(frozen=True, slots=True)
+class BotEvent:
+    """One state transition of a bot, ready to store: from, to, what caused it, when, who."""
+
+    bot_id: int | None
+    from_state: BotStatus
+    to_state: BotStatus
+    trigger: BotTrigger
+    at: int
+    actor: str
+    reason: str = ""
+    id: int | None = None

@@ -1,4 +1,5 @@
-"""The order state machine: every legal move works and records an event, every other one raises."""
+"""The order and bot state machines: every legal move works and records an event, every other
+one raises."""
 
 import math
 
@@ -6,9 +7,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.errors import InvalidOrderError, OrderStateError
-from core.models import Order, OrderState, Side
-from core.state import TRANSITIONS, creation_event, transition
+from core.errors import BotStateError, InvalidOrderError, OrderStateError
+from core.models import BotStatus, BotTrigger, Order, OrderState, Side
+from core.state import (
+    BOT_STATES,
+    TRANSITIONS,
+    bot_state,
+    bot_transition,
+    creation_event,
+    transition,
+)
 
 S = OrderState
 LEGAL = [(a, b) for a, targets in TRANSITIONS.items() for b in targets]
@@ -145,3 +153,146 @@ def test_pendiente_to_ejecutada_still_means_the_whole_quantity():
     with pytest.raises(InvalidOrderError) as error:
         transition(_order(S.PENDING), S.FILLED, actor="exchange", filled_quantity=0.5)
     assert error.value.field == "cantidad_ejecutada"
+
+
+# The bot's state machine.
+BS, BT = BotStatus, BotTrigger
+BOT_TABLE = {
+    BS.STOPPED: {BT.START: BS.STARTING},
+    BS.STARTING: {BT.STARTED: BS.SYNCING, BT.STOP: BS.STOPPING, BT.FAIL: BS.ERROR},
+    BS.SYNCING: {
+        BT.SYNCED: BS.TRADING,
+        BT.PAUSE: BS.PAUSED,
+        BT.STOP: BS.STOPPING,
+        BT.FAIL: BS.ERROR,
+    },
+    BS.TRADING: {
+        BT.REDUCE: BS.REDUCING,
+        BT.PAUSE: BS.PAUSED,
+        BT.RESYNC: BS.SYNCING,
+        BT.STOP: BS.STOPPING,
+        BT.FAIL: BS.ERROR,
+    },
+    BS.REDUCING: {
+        BT.CLEARED: BS.TRADING,
+        BT.PAUSE: BS.PAUSED,
+        BT.RESYNC: BS.SYNCING,
+        BT.STOP: BS.STOPPING,
+        BT.FAIL: BS.ERROR,
+    },
+    BS.PAUSED: {BT.RESUME: BS.SYNCING, BT.STOP: BS.STOPPING, BT.FAIL: BS.ERROR},
+    BS.STOPPING: {BT.FINISHED: BS.STOPPED, BT.FAIL: BS.ERROR},
+    BS.ERROR: {BT.START: BS.STARTING, BT.STOP: BS.STOPPED},
+}
+BOT_LEGAL = [(s, t) for s, moves in BOT_TABLE.items() for t in moves]
+BOT_ILLEGAL = [(s, t) for s in BS for t in BT if t not in BOT_TABLE[s]]
+# (opens positions, reduces, must reconcile first, running) per state.
+BOT_FLAGS = {
+    BS.STOPPED: (False, False, False, False),
+    BS.STARTING: (False, False, True, True),
+    BS.SYNCING: (False, False, True, True),
+    BS.TRADING: (True, True, False, True),
+    BS.REDUCING: (False, True, False, True),
+    BS.PAUSED: (False, True, False, True),
+    BS.STOPPING: (False, True, False, True),
+    BS.ERROR: (False, False, True, False),
+}
+
+
+def test_the_bot_states_are_the_readmes_words():
+    assert [s.value for s in BS] == [
+        "detenido",
+        "iniciando",
+        "sincronizando",
+        "operando",
+        "reduciendo",
+        "pausado",
+        "deteniendo",
+        "error",
+    ]
+    assert set(BOT_STATES) == set(BS)
+    assert {s: dict(BOT_STATES[s].moves) for s in BS} == BOT_TABLE
+
+
+@pytest.mark.parametrize(("source", "trigger"), BOT_LEGAL)
+def test_every_legal_bot_transition_returns_a_stored_ready_event(source, trigger):
+    event = bot_transition(source, trigger, actor="bot", at=42, reason="porque", bot_id=3)
+    assert (event.bot_id, event.from_state, event.to_state, event.trigger) == (
+        3,
+        source,
+        BOT_TABLE[source][trigger],
+        trigger,
+    )
+    assert (event.at, event.actor, event.reason, event.id) == (42, "bot", "porque", None)
+
+
+@pytest.mark.parametrize(("source", "trigger"), BOT_ILLEGAL)
+def test_every_illegal_bot_transition_raises(source, trigger):
+    with pytest.raises(BotStateError, match=f"bot {source.value}: '{trigger.value}'"):
+        bot_transition(source, trigger, actor="api", at=1)
+
+
+def test_an_unknown_trigger_word_is_refused_like_an_illegal_one():
+    with pytest.raises(BotStateError, match="allowed: iniciar"):
+        bot_transition(BS.STOPPED, "despegar", actor="api", at=1)
+    assert bot_transition("detenido", "iniciar", "api", 1).to_state is BS.STARTING
+
+
+@pytest.mark.parametrize("status", list(BS))
+def test_each_state_says_what_it_allows(status):
+    state = bot_state(status)
+    assert state.status is status
+    assert (
+        state.allows_entries,
+        state.allows_reducing,
+        state.must_reconcile,
+        state.running,
+    ) == BOT_FLAGS[status]
+
+
+def test_a_bot_that_can_open_positions_can_always_reduce_them():
+    assert all(s.allows_reducing for s in BOT_STATES.values() if s.allows_entries)
+    assert not any(s.allows_entries or s.allows_reducing for s in BOT_STATES.values()
+                   if s.must_reconcile)  # fmt: skip
+
+
+def test_a_life_through_the_states():
+    walk = [
+        (BT.START, BS.STARTING),
+        (BT.STARTED, BS.SYNCING),
+        (BT.SYNCED, BS.TRADING),
+        (BT.REDUCE, BS.REDUCING),
+        (BT.CLEARED, BS.TRADING),
+        (BT.PAUSE, BS.PAUSED),
+        (BT.RESUME, BS.SYNCING),  # a person resumes: reconcile before trading again
+        (BT.SYNCED, BS.TRADING),
+        (BT.RESYNC, BS.SYNCING),
+        (BT.SYNCED, BS.TRADING),
+        (BT.STOP, BS.STOPPING),
+        (BT.FINISHED, BS.STOPPED),
+    ]
+    status = BS.STOPPED
+    for at, (trigger, expected) in enumerate(walk):
+        event = bot_transition(status, trigger, actor="test", at=at)
+        assert (event.from_state, event.to_state) == (status, expected)
+        status = event.to_state
+
+
+def test_every_running_state_can_fail_and_stop_and_every_state_is_reachable():
+    for status in BS:
+        state = bot_state(status)
+        if state.running:  # deteniendo is stopping already
+            assert BOT_TABLE[status][BT.FAIL] is BS.ERROR
+            assert state.moves.get(BT.STOP, status) is BS.STOPPING
+    seen, frontier = {BS.STOPPED}, [BS.STOPPED]
+    while frontier:
+        for target in BOT_TABLE[frontier.pop()].values():
+            if target not in seen:
+                seen.add(target)
+                frontier.append(target)
+    assert seen == set(BS)
+
+
+def test_only_a_person_leaves_pausado():
+    assert set(BOT_TABLE[BS.PAUSED]) == {BT.RESUME, BT.STOP, BT.FAIL}
+    assert BT.CLEARED not in BOT_TABLE[BS.PAUSED] and BT.SYNCED not in BOT_TABLE[BS.PAUSED]
