@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import StrategyError
-from core.models import Candle
+from core.models import Candle, Crossover
 
 
 class Velas(NamedTuple):
@@ -134,7 +134,8 @@ class Strategy(ABC):
     The position decided at a candle's close is held from the next candle's open. Subclasses
     declare `name`, `description`, `params`, implement `_positions` (batch) and `warmup`; the
     live hook `LiveStrategy` reuses the batch code on a bounded history, so both give the same
-    decisions by construction. Subclasses may override `live()` with an O(1) update.
+    decisions by construction. Subclasses may override `live()` with an O(1) update, and
+    `events` to report their own events (crossovers), which the live runner lists per candle.
     """
 
     name: ClassVar[str]
@@ -182,6 +183,14 @@ class Strategy(ABC):
             raise StrategyError(f"{self.name} returned positions outside -1, 0, 1")
         return positions
 
+    def events(self, data: Any, symbol: str, interval: str) -> list[Crossover]:
+        """The strategy's own events in the candles (e.g. crossovers), oldest first; none here.
+
+        Raises StrategyError as `target_positions` does for unusable candles.
+        """
+        as_velas(data)
+        return []
+
     def live(self, history: int | None = None) -> LiveStrategy:
         """An incremental runner fed one closed candle at a time."""
         return LiveStrategy(self, history)
@@ -212,6 +221,7 @@ class LiveStrategy:
         self._rows: deque[tuple[int, float, float, float, float, float]] = deque(
             maxlen=self.history
         )
+        self._last: tuple[Candle, Velas] | None = None  # the candle last added, its history
 
     def update(self, candle: Candle) -> float:
         """Add a closed candle; return the target position decided at its close."""
@@ -224,4 +234,13 @@ class LiveStrategy:
         )
         table = np.array(self._rows, dtype=np.float64)
         velas = Velas(table[:, 0].astype(np.int64), *table[:, 1:].T)
+        self._last = candle, velas
         return float(self.strategy.target_positions(velas)[-1])
+
+    def events(self) -> list[Crossover]:
+        """The strategy's events at the candle last added (none before the first candle)."""
+        if self._last is None:
+            return []
+        candle, velas = self._last
+        found = self.strategy.events(velas, candle.symbol, candle.interval)
+        return [event for event in found if event.open_time == candle.open_time]

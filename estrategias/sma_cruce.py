@@ -80,6 +80,10 @@ class SmaCruce(Strategy):
     def live(self, history: int | None = None) -> LiveStrategy:
         return LiveSmaCruce(self, history)
 
+    def events(self, data: object, symbol: str, interval: str) -> list[Crossover]:
+        """The strategy's events are its crossovers (see `cruces`)."""
+        return self.cruces(data, symbol, interval)
+
     def cruces(self, data: object, symbol: str, interval: str) -> list[Crossover]:
         """Every crossover in the candles: the bar whose close flipped the averages' order."""
         velas = as_velas(data)

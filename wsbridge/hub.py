@@ -22,9 +22,8 @@ from core.exchange.rest import BinanceRest
 from core.intervals import INTERVALS
 from core.models import Candle
 from core.repository import Database
-from estrategias.base import LiveStrategy, Strategy, Velas
+from core.signals import LiveSignals, PositionChange
 from estrategias.factory import crear_estrategia
-from estrategias.sma_cruce import SmaCruce
 from websocket.client import KlineStreamClient, stream_name
 
 log = logging.getLogger(__name__)
@@ -38,14 +37,6 @@ def to_chart_seconds(ms: int) -> int:
     return ms // 1000
 
 
-def _velas(candles: deque[Candle]) -> Velas:
-    return Velas(
-        np.array([c.open_time for c in candles], dtype=np.int64),
-        *(np.array([getattr(c, name) for c in candles]) for name in
-          ("open", "high", "low", "close", "volume")),
-    )  # fmt: skip
-
-
 def _percentile(values: deque[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 3) if values else None
 
@@ -54,6 +45,14 @@ def candle_json(candle: Candle) -> dict[str, Any]:
     return {"open_time": candle.open_time, "time": to_chart_seconds(candle.open_time),
             "open": candle.open, "high": candle.high, "low": candle.low, "close": candle.close,
             "volume": candle.volume, "closed": candle.closed}  # fmt: skip
+
+
+def signal_json(change: PositionChange) -> dict[str, Any]:
+    signal = change.signal
+    return {"tipo": "senal", "symbol": signal.symbol, "interval": signal.interval,
+            "estrategia": signal.strategy, "posicion": signal.position,
+            "anterior": change.previous, "open_time": signal.open_time,
+            "time": to_chart_seconds(signal.open_time), "precio": signal.price}  # fmt: skip
 
 
 @dataclass(eq=False)  # identity semantics: clients live in sets
@@ -74,10 +73,13 @@ class Subscription:
     clients: set[Client] = field(default_factory=set)
     history: deque[Candle] = field(default_factory=lambda: deque(maxlen=SNAPSHOT_CANDLES))
     current: Candle | None = None
-    strategies: list[tuple[Strategy, LiveStrategy]] = field(default_factory=list)
-    positions: dict[str, float] = field(default_factory=dict)
+    signals: LiveSignals | None = None  # the strategies, once warmed up
     release: asyncio.TimerHandle | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def positions(self) -> dict[str, float]:
+        return self.signals.positions if self.signals is not None else {}
 
 
 class Hub:
@@ -161,13 +163,12 @@ class Hub:
     async def _warm_up(self, sub: Subscription) -> int | None:
         """Recent closed candles from the database, topped up from REST; strategies primed."""
         frame = await asyncio.to_thread(self._recent, sub.symbol, sub.interval)
-        for name in self.strategy_names:
-            strategy = crear_estrategia(name)
-            sub.strategies.append((strategy, strategy.live()))
-        for candle in frame_candles(frame, sub.symbol, sub.interval):
-            sub.history.append(candle)
-            for strategy, live in sub.strategies:
-                sub.positions[strategy.name] = live.update(candle)
+        strategies = [crear_estrategia(name) for name in self.strategy_names]
+        signals = LiveSignals(sub.symbol, sub.interval, strategies)
+        candles = frame_candles(frame, sub.symbol, sub.interval)
+        signals.prime(candles)
+        sub.history.extend(candles)
+        sub.signals = signals
         return sub.history[-1].open_time if sub.history else None
 
     def _recent(self, symbol: str, interval: str):  # type: ignore[no-untyped-def]
@@ -220,28 +221,13 @@ class Hub:
         await self._run_strategies(sub, candle)
 
     async def _run_strategies(self, sub: Subscription, candle: Candle) -> None:
-        crossovers = []
-        for strategy, live in sub.strategies:
-            position = live.update(candle)
-            before = sub.positions.get(strategy.name, 0.0)
-            sub.positions[strategy.name] = position
-            if position == before:
-                continue
-            self.broadcast(sub, {"tipo": "senal", "symbol": sub.symbol, "interval": sub.interval,
-                                 "estrategia": strategy.name, "posicion": position,
-                                 "anterior": before, "open_time": candle.open_time,
-                                 "time": to_chart_seconds(candle.open_time),
-                                 "precio": candle.close})  # fmt: skip
-            if isinstance(strategy, SmaCruce):
-                # The crossover itself, with both averages, from the recent closed candles.
-                recent = _velas(sub.history)
-                crossovers += [
-                    c
-                    for c in strategy.cruces(recent, sub.symbol, sub.interval)
-                    if c.open_time == candle.open_time
-                ]
-        if crossovers:
-            await asyncio.to_thread(self.db.crossovers.add, crossovers)
+        if sub.signals is None:  # candles flow only once the warm-up is done
+            return
+        decisions = sub.signals.on_closed(candle)
+        for change in decisions.changes:
+            self.broadcast(sub, signal_json(change))
+        if decisions.crossovers:
+            await asyncio.to_thread(self.db.crossovers.add, list(decisions.crossovers))
 
     # browser side ------------------------------------------------------------------------
     def broadcast(self, sub: Subscription, message: dict[str, Any]) -> None:
@@ -300,7 +286,9 @@ class Hub:
 
     def _catch_up(self, client: Client) -> None:
         client.behind_since = None
-        messages = [{"tipo": "estado", "estado": self.upstream_state, "detalle": "al día"}]
+        messages: list[dict[str, Any]] = [
+            {"tipo": "estado", "estado": self.upstream_state, "detalle": "al día"}
+        ]
         for key, first in client.missed_from.items():
             if key in client.streams and (sub := self.subscriptions.get(key)) is not None:
                 candles = [c for c in sub.history if c.open_time >= first]

@@ -1,34 +1,15 @@
 """Strategies: factory validation, batch == live decisions, no look-ahead, crossovers, ML report."""
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.errors import StrategyError
-from core.models import Candle, CrossKind
+from core.models import CrossKind
 from estrategias.factory import REGISTRY, crear_estrategia, listar_estrategias
 from estrategias.sma_cruce import cross_state
-
-FAST_PARAMS = {
-    "sma_cruce": {"rapida": 5, "lenta": 20},
-    "rsi_reversion": {"periodo": 7, "sobreventa": 35, "sobrecompra": 65},
-    "macd_tendencia": {"rapida": 6, "lenta": 13, "senal": 5},
-    "ml_predictor": {"ventana": 200, "reentreno": 60},
-}
-
-
-def _velas(n: int, seed: int = 5) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
-    open_ = np.concatenate(([100.0], close[:-1]))
-    return pd.DataFrame({
-        "open_time": 1_704_067_200_000 + np.arange(n, dtype=np.int64) * 60_000,
-        "open": open_, "high": np.maximum(open_, close) * 1.002,
-        "low": np.minimum(open_, close) * 0.998, "close": close,
-        "volume": rng.uniform(1, 10, n),
-    })  # fmt: skip
+from tests.estrategias.helpers import FAST_PARAMS, as_candles, synthetic_velas
 
 
 def test_factory_builds_every_registered_strategy_with_defaults():
@@ -71,15 +52,10 @@ def test_bad_names_and_parameters_say_what_is_allowed(name, params, message):
 
 @pytest.mark.parametrize("name", sorted(FAST_PARAMS))
 def test_live_decisions_equal_batch_decisions(name):
-    velas = _velas(600)
+    velas = synthetic_velas(600)
     batch = crear_estrategia(name, **FAST_PARAMS[name]).target_positions(velas)
     live = crear_estrategia(name, **FAST_PARAMS[name]).live()
-    decided = [
-        live.update(
-            Candle("BTCUSDT", "1m", int(r.open_time), r.open, r.high, r.low, r.close, r.volume)
-        )
-        for r in velas.itertuples()
-    ]
+    decided = [live.update(candle) for candle in as_candles(velas)]
     np.testing.assert_array_equal(np.array(decided), batch)
     assert np.count_nonzero(batch) > 0, "the strategy never traded: the test proves nothing"
 
@@ -88,7 +64,7 @@ def test_live_decisions_equal_batch_decisions(name):
 @settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 2**31), cut=st.integers(250, 550))
 def test_changing_future_candles_never_changes_past_decisions(name, seed, cut):
-    velas = _velas(600, seed)
+    velas = synthetic_velas(600, seed)
     changed = velas.copy()
     rng = np.random.default_rng(seed + 1)
     changed.loc[cut:, ["open", "high", "low", "close"]] *= rng.uniform(0.7, 1.3, (600 - cut, 1))
@@ -106,7 +82,7 @@ def test_cross_state_keeps_the_side_through_ties_and_waits_for_both_averages():
 
 
 def test_sma_crossovers_are_the_bars_where_the_position_changes():
-    velas = _velas(400)
+    velas = synthetic_velas(400)
     strategy = crear_estrategia("sma_cruce", rapida=5, lenta=20)
     crosses = strategy.cruces(velas, "BTCUSDT", "1m")
     positions = strategy.target_positions(velas)
@@ -118,7 +94,7 @@ def test_sma_crossovers_are_the_bars_where_the_position_changes():
 
 
 def test_modes_restrict_the_sides():
-    velas = _velas(400)
+    velas = synthetic_velas(400)
     longs = crear_estrategia("sma_cruce", rapida=5, lenta=20, modo="solo_largo")
     shorts = crear_estrategia("sma_cruce", rapida=5, lenta=20, modo="solo_corto")
     assert set(np.unique(longs.target_positions(velas))) == {0.0, 1.0}
@@ -127,7 +103,7 @@ def test_modes_restrict_the_sides():
 
 def test_ml_predictor_reports_out_of_sample_accuracy_against_a_baseline():
     strategy = crear_estrategia("ml_predictor", ventana=300, reentreno=100)
-    velas = _velas(1500)
+    velas = synthetic_velas(1500)
     strategy.target_positions(velas)
     report = strategy.report
     assert report["out_of_sample"] > 1000
