@@ -14,8 +14,9 @@ from app.api import RequestError
 from app.backtest_pool import shared_pool
 from app.schemas import BacktestIn
 from app.services import Services
-from backtesting.simulador import check_distance, ejecutar_backtest
+from backtesting.simulador import ejecutar_backtest
 from core.errors import DataError, StrategyError
+from core.fills import check_distance
 from core.intervals import ms_to_iso, to_ms
 from core.models import BacktestRun, Side, Trade
 from core.repository.backtests import json_safe

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from backtesting.engine import EXIT_REASONS, Costs, Distance, simulate
+from backtesting.engine import EXIT_REASONS, Costs, simulate
 from backtesting.metricas import compute_metrics
 from core.costs import MAINTENANCE_MARGIN_RATE, funding_instants
 from core.errors import DataError
+from core.fills import distance
+from core.intervals import to_ms
 from estrategias.base import Strategy, Velas, as_velas
-
-ATR_PERIOD = 14
-_ATR = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*atr\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -33,28 +31,6 @@ def _bar_ms(open_time: np.ndarray) -> int:
     if len(open_time) < 2:
         raise DataError("a backtest needs at least 2 candles")
     return int(np.median(np.diff(open_time)))
-
-
-def check_distance(value: float | str | None, name: str) -> None:
-    """Raise DataError unless `value` is None, a fraction in (0, 1) or 'N atr' (before any work)."""
-    if isinstance(value, str):
-        if not _ATR.match(value):
-            raise DataError(f"{name} must be a fraction like 0.02 or an ATR multiple like '2atr'")
-    elif value is not None and not 0 < float(value) < 1:
-        raise DataError(f"{name} must be a fraction between 0 and 1 (0.02 = 2 %), got {value}")
-
-
-def _distance(value: float | str | None, name: str, velas: Velas) -> Distance:
-    """A fraction of the entry price (0.02 = 2 %) or 'N atr': N x ATR(14) at the decision bar."""
-    check_distance(value, name)
-    if value is None:
-        return None
-    if isinstance(value, str):
-        from indicadores import atr
-
-        multiple = float(_ATR.match(value).group(1))  # type: ignore[union-attr]
-        return multiple * atr(velas.high, velas.low, velas.close, ATR_PERIOD)
-    return float(value)
 
 
 def _funding_per_bar(funding: Any, open_time: np.ndarray, bar_ms: int) -> np.ndarray | None:
@@ -101,6 +77,7 @@ def ejecutar_backtest(
     funding: float | pd.Series | None = None,
     comision_maker: float | None = None,
     margen_mantenimiento: float = MAINTENANCE_MARGIN_RATE,
+    desde: Any = None,
 ) -> Resultado:
     """Backtest `estrategia` on `velas` (open_time, open, high, low, close, volume); deterministic.
 
@@ -110,6 +87,9 @@ def ejecutar_backtest(
     `apalancamiento` the leverage (isolated margin, liquidation with `margen_mantenimiento`).
     `stop_loss` / `take_profit`: a fraction (0.02) or an ATR multiple ('2atr'). `funding`: a
     constant rate per 8 h or a Series of rates indexed by funding time (ms or datetime).
+    `desde` (epoch ms, ISO date or datetime): the candles before it only warm the strategy up —
+    nothing is traded on their decisions and the results cover `desde` onwards, as a bot
+    started then with that history trades.
     Raises DataError for bad candles or arguments, StrategyError for strategy problems.
     """
     data = as_velas(velas)
@@ -127,15 +107,37 @@ def ejecutar_backtest(
         maintenance_margin=margen_mantenimiento,
     )
     positions = estrategia.target_positions(data)
+    first = _first_traded(data.open_time, desde)
+    if first:
+        positions = positions.copy()
+        positions[:first] = 0.0
     sim = simulate(
         data.open, data.high, data.low, data.close, positions, capital, costs,
-        _distance(stop_loss, "stop_loss", data), _distance(take_profit, "take_profit", data),
+        distance(stop_loss, "stop_loss", data.high, data.low, data.close),
+        distance(take_profit, "take_profit", data.high, data.low, data.close),
         _funding_per_bar(funding, data.open_time, bar_ms),
     )  # fmt: skip
     trades = _trades_frame(sim, data, bar_ms)
     columns = {name: trades[name].to_numpy() for name in ("pnl", "fees", "funding", "duration_ms")}
     columns |= {"return": trades["return"].to_numpy(), "reason": trades["exit_reason"].to_numpy()}
-    metrics = compute_metrics(sim.equity, data.close, sim.in_position, bar_ms, capital, columns)
+    span = slice(first, None)
+    metrics = compute_metrics(
+        sim.equity[span], data.close[span], sim.in_position[span], bar_ms, capital, columns
+    )
     metrics["ambiguous_bars"] = sim.ambiguous_bars
-    equity = pd.DataFrame({"open_time": data.open_time, "equity": sim.equity})
-    return Resultado(trades=trades, equity=equity, metricas=metrics, posiciones=positions)
+    equity = pd.DataFrame({"open_time": data.open_time[span], "equity": sim.equity[span]})
+    return Resultado(trades=trades, equity=equity, metricas=metrics, posiciones=positions[span])
+
+
+def _first_traded(open_time: np.ndarray, desde: Any) -> int:
+    """Index of the first candle whose decision is traded (0 without `desde`)."""
+    if desde is None:
+        return 0
+    try:
+        start = to_ms(desde)
+    except (DataError, TypeError, ValueError) as error:
+        raise DataError(f"desde: {error}") from None
+    first = int(np.searchsorted(open_time, start))
+    if first >= len(open_time) - 1:
+        raise DataError("desde: leaves fewer than 2 candles to trade")
+    return first

@@ -8,15 +8,19 @@ is +1 long / -1 short; a trade enters at a bar's open, decided at the previous b
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from core.costs import MAINTENANCE_MARGIN_RATE, apply_slippage, fee, liquidation_price
+from core.errors import DataError
 
 EXIT_SIGNAL, EXIT_STOP, EXIT_TAKE, EXIT_LIQUIDATION, EXIT_END = 0, 1, 2, 3, 4
 EXIT_REASONS = ("senal", "stop_loss", "take_profit", "liquidacion", "fin")
 NO_EXIT = -1
+ATR_PERIOD = 14
+_ATR = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*atr\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,3 +141,32 @@ def trade_fees(quantity, entry, exit_fill, kind, costs: Costs):  # type: ignore[
     liquidated = kind == EXIT_LIQUIDATION
     rate = np.where(liquidated, costs.maintenance_margin, exit_fee_rate(kind, costs))
     return fee(quantity * entry, costs.taker_fee) + fee(quantity * exit_fill, rate)
+
+
+def check_distance(value: float | str | None, name: str) -> None:
+    """Raise DataError unless `value` is None, a fraction in (0, 1) or 'N atr' (before any work)."""
+    if isinstance(value, str):
+        if not _ATR.match(value):
+            raise DataError(f"{name} must be a fraction like 0.02 or an ATR multiple like '2atr'")
+    elif value is not None and not 0 < float(value) < 1:
+        raise DataError(f"{name} must be a fraction between 0 and 1 (0.02 = 2 %), got {value}")
+
+
+def atr_multiple(value: float | str | None) -> float | None:
+    """N of an 'N atr' stop or target (None for a fraction or none); check_distance first."""
+    match = _ATR.match(value) if isinstance(value, str) else None
+    return float(match.group(1)) if match else None
+
+
+def distance(value: float | str | None, name: str, high, low, close):  # type: ignore[no-untyped-def]
+    """A stop or target as `levels` takes it: None, a fraction of the entry price (0.02 = 2 %),
+    or for 'N atr' the per-bar price distances N x ATR(14) at each decision bar."""
+    check_distance(value, name)
+    if value is None:
+        return None
+    multiple = atr_multiple(value)
+    if multiple is None:
+        return float(value)
+    from indicadores import atr
+
+    return multiple * atr(high, low, close, ATR_PERIOD)

@@ -280,3 +280,24 @@ def test_atr_multiple_stop_uses_the_atr_known_at_the_decision_candle():
     assert trade.exit_time == T0 + 25 * HOUR
     with pytest.raises(DataError, match="ATR multiple"):
         ejecutar_backtest(velas, Fixed(targets), stop_loss="2 bananas")
+
+
+def test_desde_trades_only_decisions_from_that_candle_on():
+    from estrategias.factory import crear_estrategia
+
+    rng = np.random.default_rng(5)
+    closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 600)))
+    velas = _velas(np.concatenate(([100.0], closes[:-1])), closes)
+    strategy = crear_estrategia("sma_cruce", rapida=5, lenta=20)
+    start = int(velas["open_time"].iloc[300])
+    full = ejecutar_backtest(velas, strategy)
+    later = ejecutar_backtest(velas, strategy, desde=start)
+    assert len(later.trades) and (later.trades["entry_time"] > start).all()
+    assert later.equity["open_time"].iloc[0] == start and len(later.equity) == 300
+    assert later.equity["equity"].iloc[0] == 10_000
+    # The decisions themselves are those of the whole history (the strategy warmed up on it).
+    assert np.array_equal(later.posiciones[1:], full.posiciones[301:])
+    with pytest.raises(DataError, match="desde"):
+        ejecutar_backtest(velas, strategy, desde=int(velas["open_time"].iloc[-1]))
+    with pytest.raises(DataError, match="desde"):
+        ejecutar_backtest(velas, strategy, desde="not a date")
