@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backtesting.engine import EXIT_REASONS, Costs, simulate
+from backtesting.engine import EXIT_REASONS, Costs, Distance, simulate
 from backtesting.metricas import compute_metrics
 from core.costs import MAINTENANCE_MARGIN_RATE, funding_instants
 from core.errors import DataError
-from core.fills import distance
+from core.fills import ATR_PERIOD, atr_multiple, check_distance, distance
 from core.intervals import to_ms
 from estrategias.base import Strategy, Velas, as_velas
 
@@ -31,6 +31,17 @@ def _bar_ms(open_time: np.ndarray) -> int:
     if len(open_time) < 2:
         raise DataError("a backtest needs at least 2 candles")
     return int(np.median(np.diff(open_time)))
+
+
+def _distance(value: float | str | None, name: str, velas: Velas) -> Distance:
+    """The stop or target of `ejecutar_backtest` for `simulate` (ATR computed only if used)."""
+    check_distance(value, name)
+    per_bar = None
+    if atr_multiple(value) is not None:
+        from indicadores import atr
+
+        per_bar = atr(velas.high, velas.low, velas.close, ATR_PERIOD)
+    return distance(value, name, per_bar)
 
 
 def _funding_per_bar(funding: Any, open_time: np.ndarray, bar_ms: int) -> np.ndarray | None:
@@ -113,8 +124,7 @@ def ejecutar_backtest(
         positions[:first] = 0.0
     sim = simulate(
         data.open, data.high, data.low, data.close, positions, capital, costs,
-        distance(stop_loss, "stop_loss", data.high, data.low, data.close),
-        distance(take_profit, "take_profit", data.high, data.low, data.close),
+        _distance(stop_loss, "stop_loss", data), _distance(take_profit, "take_profit", data),
         _funding_per_bar(funding, data.open_time, bar_ms),
     )  # fmt: skip
     trades = _trades_frame(sim, data, bar_ms)

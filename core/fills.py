@@ -158,15 +158,12 @@ def atr_multiple(value: float | str | None) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def distance(value: float | str | None, name: str, high, low, close):  # type: ignore[no-untyped-def]
+def distance(value: float | str | None, name: str, atr):  # type: ignore[no-untyped-def]
     """A stop or target as `levels` takes it: None, a fraction of the entry price (0.02 = 2 %),
-    or for 'N atr' the per-bar price distances N x ATR(14) at each decision bar."""
+    or for 'N atr' N times `atr` (the per-bar ATR(ATR_PERIOD) the caller computed with
+    indicadores, which core does not import)."""
     check_distance(value, name)
     if value is None:
         return None
     multiple = atr_multiple(value)
-    if multiple is None:
-        return float(value)
-    from indicadores import atr
-
-    return multiple * atr(high, low, close, ATR_PERIOD)
+    return float(value) if multiple is None else multiple * atr

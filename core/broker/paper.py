@@ -10,10 +10,12 @@ backtester calls — so a paper run equals the backtest of the same candles (a t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 
+from core.broker import Decision
 from core.costs import funding_payment
 from core.fills import (
     EXIT_REASONS,
@@ -97,6 +99,55 @@ class PaperSimulator:
         # The decision, stop and take distances taken at the last close.
         self._pending: tuple[float, float | None, float | None] = (0.0, None, None)
         self._funding_units = 0.0  # funding per unit of a long since the entry, summed
+
+    def on_candle(self, bar: Bar, decision: Decision) -> list[PaperTrade]:
+        """The Broker face of `step`: a bot's decision at `bar`'s close."""
+        return self.step(
+            bar,
+            decision.target,
+            decision.stop_distance,
+            decision.take_distance,
+            decision.funding_rate,
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything a restart needs to continue exactly (JSON-ready); closed trades are the
+        recorder's, only their compounding is kept here."""
+        return {
+            "bar": self.bar,
+            "growth": self._growth,
+            "held": self._held,
+            "pending": list(self._pending),
+            "funding_units": self._funding_units,
+            "ambiguous_bars": self.ambiguous_bars,
+            "trade": asdict(self.trade) if self.trade else None,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from `snapshot()`'s output."""
+        self.bar, self._growth, self._held = int(state["bar"]), state["growth"], state["held"]
+        decision, stop, take = state["pending"]
+        self._pending = (float(decision), stop, take)
+        self._funding_units = float(state["funding_units"])
+        self.ambiguous_bars = int(state["ambiguous_bars"])
+        self.trade = PaperTrade(**state["trade"]) if state["trade"] else None
+
+    def equity(self, mark: float) -> float:
+        """Equity at `mark`: compounded capital, plus the open trade's PnL less its entry fee
+        and funding so far (what the backtester's equity curve shows at a close)."""
+        equity = self.equity_before_trade
+        trade = self.trade
+        if trade is None:
+            return equity
+        entry_fee = trade.quantity * trade.entry_price * self.costs.taker_fee
+        funding = trade.side * trade.quantity * self._funding_units
+        gain = trade.side * trade.quantity * (mark - trade.entry_price)
+        return equity + gain - entry_fee - funding
+
+    @property
+    def side(self) -> float:
+        """The open trade's side, 0 when flat (a stopped trade leaves the decision held)."""
+        return self.trade.side if self.trade else 0.0
 
     @property
     def equity_before_trade(self) -> float:
