@@ -331,9 +331,12 @@ def _trading(env: Mapping[str, str], market: str) -> tuple[str, bool, Secret, Se
             )
         if market != "binance":
             raise ConfigError(f"MARKET: TRADING_MODE=live needs MARKET=binance, not {market!r}")
-    if mode == "testnet" and market != "testnet":
-        raise ConfigError(f"MARKET: TRADING_MODE=testnet needs MARKET=testnet, not {market!r}")
-    if mode in ("live", "testnet"):
+    if mode == "testnet" and market not in ("testnet", "demo"):
+        raise ConfigError(
+            f"MARKET: TRADING_MODE=testnet needs MARKET=testnet (or demo), not {market!r}"
+        )
+    # On MARKET=demo the exchange broker trades the demo exchange's own account.
+    if mode == "live" or (mode == "testnet" and market == "testnet"):
         for name, value in (("BINANCE_API_KEY", key), ("BINANCE_API_SECRET", secret)):
             if not value:
                 raise ConfigError(f"{name}: required when TRADING_MODE={mode}")

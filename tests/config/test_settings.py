@@ -60,7 +60,8 @@ def test_real_market_urls_and_legacy_ws_form():
             {"TRADING_MODE": "live", "LIVE_TRADING_CONFIRM": "yes", "MARKET": "binance"},
             "BINANCE_API_KEY",
         ),
-        ({"TRADING_MODE": "testnet"}, "MARKET"),
+        ({"TRADING_MODE": "testnet", "MARKET": "binance"}, "MARKET"),
+        ({"TRADING_MODE": "testnet", "MARKET": "testnet"}, "BINANCE_API_KEY"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"DEMO_SPEED": "-3"}, "DEMO_SPEED"),
         ({"DEMO_SEED": "abc"}, "DEMO_SEED"),
@@ -114,3 +115,9 @@ def test_secrets_never_appear_in_repr_str_logs_or_errors(caplog):
 def test_secret_compares_by_value_but_hides_it():
     assert Secret("a") == Secret("a") and Secret("a") != Secret("b")
     assert "a" not in repr(Secret("a")) and not Secret("")
+
+
+def test_testnet_mode_on_the_demo_market_needs_no_binance_keys():
+    settings = settings_from_mapping({"TRADING_MODE": "testnet"})
+    assert (settings.trading_mode, settings.market) == ("testnet", "demo")
+    assert not settings.binance_api_key
