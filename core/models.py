@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from core.errors import InvalidOrderError
+from core.errors import DataError, InvalidOrderError
 
 
 class Side(StrEnum):
@@ -140,6 +140,9 @@ class Order:
     time_in_force: TimeInForce = TimeInForce.GTC
     good_till_date: int | None = None
     algo_id: str | None = None
+    # The bot that sent it (None for a manual order) and why: a core.risk_types.Purpose word.
+    bot_id: int | None = None
+    purpose: str | None = None
 
     def __post_init__(self) -> None:
         # Accept the plain words too ("GTC", "limite"), so `.value` always works downstream.
@@ -337,3 +340,109 @@ class BotEvent:
     actor: str
     reason: str = ""
     id: int | None = None
+
+
+class BotMode(StrEnum):
+    """Where a bot's orders go (config's TRADING_MODES); the values are the public JSON words."""
+
+    PAPER = "paper"  # simulated locally with the backtester's cost and fill model
+    TESTNET = "testnet"
+    LIVE = "live"
+
+
+@dataclass(frozen=True, slots=True)
+class Bot:
+    """A stored bot: what it trades, how (mode, costs, risk limits) and where it stands; `id` is
+    None until stored.
+
+    The costs are `ejecutar_backtest`'s: fees as fractions of notional (`maker_fee` None means
+    `taker_fee`), slippage in basis points, `size` the fraction of equity used as margin;
+    `stop_loss` / `take_profit` a fraction ("0.02") or an ATR multiple ("3atr"), `funding_rate`
+    a constant rate per 8 h. `risk` holds core.risk_types.RiskSettings' field names and values
+    (the limits left out keep their defaults). `desired_running` is whether a person wants it
+    running, so `python run.py` resumes it after a restart.
+    """
+
+    name: str
+    strategy: str
+    symbol: str
+    interval: str
+    params: dict[str, object] = field(default_factory=dict)
+    mode: BotMode = BotMode.PAPER
+    capital: float = 10_000.0
+    taker_fee: float = 0.0004
+    maker_fee: float | None = None
+    slippage_bps: float = 0.0
+    leverage: float = 1.0
+    size: float = 1.0
+    stop_loss: str | None = None
+    take_profit: str | None = None
+    funding_rate: float | None = None
+    risk: dict[str, object] = field(default_factory=dict)
+    status: BotStatus = BotStatus.STOPPED
+    status_reason: str = ""
+    desired_running: bool = False
+    created_at: int = 0
+    updated_at: int = 0
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        # Accept the plain words too ("paper", "detenido"), so `.value` always works downstream.
+        object.__setattr__(self, "mode", BotMode(self.mode))
+        object.__setattr__(self, "status", BotStatus(self.status))
+
+
+@dataclass(frozen=True, slots=True)
+class BotDecision:
+    """What a bot's strategy asked for after one closed candle: its target position (-1 short …
+    0 flat … +1 long) at the candle's close `price`, and why."""
+
+    bot_id: int | None
+    open_time: int
+    position: float
+    price: float
+    reason: str = ""
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BotTrade:
+    """A bot's round trip, stored when it opens and completed when it closes; the fields are a
+    backtest `Trade`'s, the exit ones None while it is open."""
+
+    bot_id: int | None
+    side: Side
+    entry_time: int
+    entry_price: float
+    quantity: float
+    exit_time: int | None = None
+    exit_price: float | None = None
+    pnl: float = 0.0
+    fees: float = 0.0
+    funding: float = 0.0
+    exit_reason: str = ""
+    return_pct: float = 0.0
+    id: int | None = None
+
+    @property
+    def open(self) -> bool:
+        """No exit yet."""
+        return self.exit_time is None
+
+    def as_trade(self) -> Trade:
+        """The closed trade in a backtest's shape; raises DataError while it is open."""
+        if self.exit_time is None or self.exit_price is None:
+            raise DataError(f"bot trade {self.id} is still open")
+        return Trade(
+            side=self.side,
+            entry_time=self.entry_time,
+            entry_price=self.entry_price,
+            exit_time=self.exit_time,
+            exit_price=self.exit_price,
+            quantity=self.quantity,
+            pnl=self.pnl,
+            fees=self.fees,
+            funding=self.funding,
+            exit_reason=self.exit_reason,
+            return_pct=self.return_pct,
+        )

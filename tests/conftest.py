@@ -23,7 +23,10 @@ from core.repository import Database
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ENV = "TEST_DATABASE_URL"
-_TABLES = "candles, order_events, orders, crossovers, backtest_trades, backtest_runs"
+_TABLES = (
+    "candles, order_events, orders, crossovers, backtest_trades, backtest_runs, "
+    "bot_events, bot_decisions, bot_trades, bots"
+)
 
 
 def postgres_url() -> str:

@@ -8,6 +8,7 @@ from sqlalchemy.engine import make_url
 
 from config.settings import redact_url
 from core.repository.backtests import BacktestRepository
+from core.repository.bots import BotRepository
 from core.repository.candles import CandleArrays, CandleRepository, Gap, StreamStats
 from core.repository.crossovers import CrossoverRepository
 from core.repository.engine import database_url, open_engine
@@ -38,6 +39,7 @@ class Database:
         self.orders = OrderRepository(self.engine)
         self.crossovers = CrossoverRepository(self.engine)
         self.backtests = BacktestRepository(self.engine)
+        self.bots = BotRepository(self.engine)
 
     @property
     def dialect(self) -> str:

@@ -6,17 +6,19 @@ import time
 from dataclasses import replace
 from typing import cast
 
-from sqlalchemy import Engine, Row, Table, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import InvalidOrderError, NotFoundError, OrderStateError
 from core.models import Order, OrderEvent, OrderState, OrderType, Side, TimeInForce
 from core.repository.engine import read_connection, write_transaction
-from core.repository.tables import OrderEventRow, OrderRow
+from core.repository.tables import BotRow, OrderEventRow, OrderRow
+from core.risk_types import Purpose
 from core.state import creation_event, transition
 
 _orders = cast(Table, OrderRow.__table__)
 _events = cast(Table, OrderEventRow.__table__)
+_bots = cast(Table, BotRow.__table__)
 
 
 def _order(row: Row) -> Order:
@@ -41,6 +43,8 @@ def _order(row: Row) -> Order:
         time_in_force=TimeInForce(row.time_in_force),
         good_till_date=row.good_till_date,
         algo_id=row.algo_id,
+        bot_id=row.bot_id,
+        purpose=None if row.purpose is None else Purpose(row.purpose),
     )
 
 
@@ -65,7 +69,29 @@ def _order_values(order: Order) -> dict[str, object]:
         "time_in_force": order.time_in_force.value,
         "good_till_date": order.good_till_date,
         "algo_id": order.algo_id,
+        "bot_id": order.bot_id,
+        "purpose": None if order.purpose is None else str(order.purpose),
     }
+
+
+def _purpose(order: Order) -> Purpose | None:
+    """The order's purpose as a Purpose; raises InvalidOrderError (`proposito`) for another word."""
+    if order.purpose is None:
+        return None
+    try:
+        return Purpose(order.purpose)
+    except ValueError:
+        words = ", ".join(p.value for p in Purpose)
+        raise InvalidOrderError(
+            "proposito", f"proposito: {order.purpose!r} is not one of {words}"
+        ) from None
+
+
+def _check_bot(connection: Connection, bot_id: int | None) -> None:
+    """Raise NotFoundError for a bot that does not exist (before the foreign key would)."""
+    query = select(_bots.c.id).where(_bots.c.id == bot_id)
+    if bot_id is not None and connection.execute(query).first() is None:
+        raise NotFoundError(f"bot {bot_id} does not exist")
 
 
 def _event(row: Row) -> OrderEvent:
@@ -103,15 +129,17 @@ class OrderRepository:
         """Store a new order with its creation event; returns it with `id` and timestamps set.
 
         Raises OrderStateError for a state other than pendiente/abierta, InvalidOrderError
-        (`id_cliente`) when another order already has its client_order_id."""
+        (`id_cliente`) when another order already has its client_order_id, (`proposito`) for
+        a purpose that is not a Purpose word; NotFoundError when its bot_id names no bot."""
         if order.state not in (OrderState.PENDING, OrderState.OPEN):
             raise OrderStateError(
                 f"a new order starts pendiente or abierta, not {order.state.value}"
             )
         now = order.created_at or int(time.time() * 1000)
-        order = replace(order, created_at=now, updated_at=now)
+        order = replace(order, created_at=now, updated_at=now, purpose=_purpose(order))
         try:
             with write_transaction(self._engine) as connection:
+                _check_bot(connection, order.bot_id)
                 order_id = connection.execute(
                     insert(_orders).values(_order_values(order)).returning(_orders.c.id)
                 ).scalar_one()
@@ -177,7 +205,16 @@ class OrderRepository:
                 row = connection.execute(select(_orders).where(_orders.c.id == order_id)).one()
         return _order(row)
 
-    def _filtered(self, query, symbol: str | None, state: OrderState | None, side: Side | None):  # type: ignore[no-untyped-def]
+    def _filtered(  # type: ignore[no-untyped-def]
+        self,
+        query,
+        symbol: str | None,
+        state: OrderState | None,
+        side: Side | None,
+        bot_id: int | None = None,
+    ):
+        if bot_id is not None:
+            query = query.where(_orders.c.bot_id == bot_id)
         if symbol is not None:
             query = query.where(_orders.c.symbol == symbol)
         if state is not None:
@@ -193,17 +230,23 @@ class OrderRepository:
         side: Side | None = None,
         limit: int = 100,
         offset: int = 0,
+        bot_id: int | None = None,
     ) -> list[Order]:
-        """Orders matching every given filter, newest first."""
-        query = self._filtered(select(_orders), symbol, state, side)
+        """Orders matching every given filter (`bot_id`: the orders that bot sent), newest first."""
+        query = self._filtered(select(_orders), symbol, state, side, bot_id)
         query = query.order_by(_orders.c.id.desc()).limit(limit).offset(offset)
         with read_connection(self._engine) as connection:
             return [_order(row) for row in connection.execute(query)]
 
     def count(
-        self, symbol: str | None = None, state: OrderState | None = None, side: Side | None = None
+        self,
+        symbol: str | None = None,
+        state: OrderState | None = None,
+        side: Side | None = None,
+        bot_id: int | None = None,
     ) -> int:
-        query = self._filtered(select(func.count()).select_from(_orders), symbol, state, side)
+        query = select(func.count()).select_from(_orders)
+        query = self._filtered(query, symbol, state, side, bot_id)
         with read_connection(self._engine) as connection:
             return int(connection.execute(query).scalar_one())
 

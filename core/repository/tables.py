@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
     false,
     text,
@@ -72,6 +73,9 @@ class OrderRow(Base):
     time_in_force: Mapped[str] = mapped_column(String(3), server_default=text("'GTC'"))
     good_till_date: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     algo_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # Migration 0003: the bot that sent the order and why (NULL for manual orders).
+    bot_id: Mapped[int | None] = mapped_column(ForeignKey("bots.id"), nullable=True, index=True)
+    purpose: Mapped[str | None] = mapped_column(String(20), nullable=True)
 
 
 class OrderEventRow(Base):
@@ -138,3 +142,80 @@ class BacktestTradeRow(Base):
     funding: Mapped[float] = mapped_column(Double)
     exit_reason: Mapped[str] = mapped_column(String(40))
     return_pct: Mapped[float] = mapped_column(Double)
+
+
+class BotRow(Base):
+    """A bot's configuration, state and the paper broker's snapshot (JSON text, opaque here)."""
+
+    __tablename__ = "bots"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+    strategy: Mapped[str] = mapped_column(String(40))
+    params: Mapped[str] = mapped_column(Text)
+    symbol: Mapped[str] = mapped_column(String(20))
+    interval: Mapped[str] = mapped_column(String(3))
+    mode: Mapped[str] = mapped_column(String(10))
+    capital: Mapped[float] = mapped_column(Double)
+    taker_fee: Mapped[float] = mapped_column(Double)
+    maker_fee: Mapped[float | None] = mapped_column(Double, nullable=True)
+    slippage_bps: Mapped[float] = mapped_column(Double)
+    leverage: Mapped[float] = mapped_column(Double)
+    size: Mapped[float] = mapped_column(Double)
+    stop_loss: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    take_profit: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    funding_rate: Mapped[float | None] = mapped_column(Double, nullable=True)
+    risk: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(14))
+    status_reason: Mapped[str] = mapped_column(Text)
+    desired_running: Mapped[bool] = mapped_column(Boolean)
+    broker_state: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class BotEventRow(Base):
+    __tablename__ = "bot_events"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id"), index=True)
+    from_state: Mapped[str] = mapped_column(String(14))
+    to_state: Mapped[str] = mapped_column(String(14))
+    trigger: Mapped[str] = mapped_column(String(14))
+    actor: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[int] = mapped_column(BigInteger)
+
+
+class BotDecisionRow(Base):
+    __tablename__ = "bot_decisions"
+    __table_args__ = (Index("ix_bot_decisions_bot_time", "bot_id", "open_time"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id"))
+    open_time: Mapped[int] = mapped_column(BigInteger)
+    position: Mapped[float] = mapped_column(Double)
+    price: Mapped[float] = mapped_column(Double)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class BotTradeRow(Base):
+    """A backtest trade's columns, the exit ones NULL while `open`."""
+
+    __tablename__ = "bot_trades"
+    __table_args__ = (Index("ix_bot_trades_bot_open", "bot_id", "open"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id"))
+    side: Mapped[str] = mapped_column(String(10))
+    entry_time: Mapped[int] = mapped_column(BigInteger)
+    entry_price: Mapped[float] = mapped_column(Double)
+    exit_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    exit_price: Mapped[float | None] = mapped_column(Double, nullable=True)
+    quantity: Mapped[float] = mapped_column(Double)
+    pnl: Mapped[float] = mapped_column(Double)
+    fees: Mapped[float] = mapped_column(Double)
+    funding: Mapped[float] = mapped_column(Double)
+    exit_reason: Mapped[str] = mapped_column(String(40))
+    return_pct: Mapped[float] = mapped_column(Double)
+    open: Mapped[bool] = mapped_column(Boolean)
