@@ -155,6 +155,19 @@ class Bot:
         self.move(BotTrigger.STARTED, "historia cargada")
         self.move(BotTrigger.SYNCED, "sin órdenes pendientes")
 
+    def resume(self, history: Iterable[Candle], status: BotStatus) -> None:
+        """Continue a bot that was `status` when its process stopped: warm the strategy up on
+        `history` and carry on in that state (its broker is restored by whoever built it)."""
+        candles = list(history)
+        self.signals.prime(candles)
+        self._history.extend(candles)
+        self.status = status
+
+    @property
+    def last_open_time(self) -> int | None:
+        """Open time of the last candle the bot has seen (history included)."""
+        return self._history[-1].open_time if self._history else None
+
     def on_candle(self, candle: Candle) -> BotStep:
         """Trade one closed candle (see the module docstring)."""
         decisions = self.signals.on_closed(candle)

@@ -10,6 +10,7 @@ backtester calls — so a paper run equals the backtest of the same candles (a t
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -120,7 +121,7 @@ class PaperSimulator:
             "pending": list(self._pending),
             "funding_units": self._funding_units,
             "ambiguous_bars": self.ambiguous_bars,
-            "trade": asdict(self.trade) if self.trade else None,
+            "trade": _trade_json(self.trade) if self.trade else None,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -130,7 +131,7 @@ class PaperSimulator:
         self._pending = (float(decision), stop, take)
         self._funding_units = float(state["funding_units"])
         self.ambiguous_bars = int(state["ambiguous_bars"])
-        self.trade = PaperTrade(**state["trade"]) if state["trade"] else None
+        self.trade = _trade_from_json(state["trade"]) if state["trade"] else None
 
     def equity(self, mark: float) -> float:
         """Equity at `mark`: compounded capital, plus the open trade's PnL less its entry fee
@@ -244,3 +245,22 @@ class PaperSimulator:
 def _absolute(distance: float | None) -> np.ndarray | None:
     """An absolute price distance in the form `core.fills.levels` reads as absolute."""
     return None if distance is None else np.array([distance])
+
+
+def _trade_json(trade: PaperTrade) -> dict[str, Any]:
+    """The trade as JSON: a stop or target that is not set (infinitely far) is null."""
+    data = asdict(trade)
+    for name in ("stop", "take"):
+        if not math.isfinite(data[name]):
+            data[name] = None
+    return data
+
+
+def _trade_from_json(data: dict[str, Any]) -> PaperTrade:
+    side = float(data["side"])
+    unset = {"stop": -side * math.inf, "take": side * math.inf}  # never touched
+    values: dict[str, Any] = dict(data)
+    for name, far in unset.items():
+        if values[name] is None:
+            values[name] = far
+    return PaperTrade(**values)

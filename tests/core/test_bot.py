@@ -78,7 +78,7 @@ def _run(frame, rules, config: BotConfig, restart_at: int | None = None):
     closed = []
     for k, candle in enumerate(live):
         if k == restart_at:  # a new process: warm up again, continue from the snapshot
-            saved = json.loads(json.dumps(broker.snapshot()))
+            saved = json.loads(json.dumps(broker.snapshot(), allow_nan=False))
             closed = list(broker.closed)
             bot, broker, now = build()
             bot.start(candles[: HISTORY + k])

@@ -1,0 +1,110 @@
+"""The bot host end to end: a stored paper bot fed by the demo exchange's live stream makes
+exactly the trades the backtest makes on the same stored candles (issue #15's first must-hold)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from backtesting.simulador import ejecutar_backtest
+from config.settings import settings_from_mapping
+from core.exchange.demo import DemoExchangeThread, DemoOptions
+from core.exchange.klines import klines_to_frame
+from core.exchange.rest import BinanceRest
+from core.models import Bot, BotStatus
+from core.repository import Database
+from estrategias.factory import crear_estrategia
+from wsbridge.bots import BotHost
+
+pytestmark = pytest.mark.timeout(120)
+HISTORY, LIVE = 300, 200
+PARAMS = {"rapida": 5, "lenta": 20}
+
+
+@pytest.fixture
+def market():
+    with DemoExchangeThread(DemoOptions(speed=600)) as exchange:
+        yield exchange
+
+
+def _store_history(db: Database, rest_url: str) -> int:
+    """HISTORY closed 1m candles up to now; returns the last one's open time."""
+    rest = BinanceRest(rest_url)
+    now = rest.server_time()
+    frame = klines_to_frame(rest.klines("BTCUSDT", "1m", limit=HISTORY + 1))
+    closed = frame[frame["close_time"] < now].drop(columns="close_time").tail(HISTORY)
+    db.candles.upsert("BTCUSDT", "1m", closed)
+    return int(closed["open_time"].iloc[-1])
+
+
+async def _run_until(host: BotHost, done, deadline_s: float) -> None:
+    task = asyncio.ensure_future(host.run())
+    try:
+        deadline = time.monotonic() + deadline_s
+        while not done():
+            assert time.monotonic() < deadline, "the bot did not trade long enough in time"
+            await asyncio.sleep(0.2)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.parametrize("stops", [{}, {"stop_loss": "0.002", "take_profit": "2atr"}])
+def test_a_paper_bot_on_the_live_stream_equals_the_backtest_of_its_candles(market, tmp_path, stops):
+    settings = settings_from_mapping({"DATA_DIR": str(tmp_path), "DEMO_PORT": str(market.port)})
+    db = Database(tmp_path / "bots.db")
+    last_history = _store_history(db, market.rest_url)
+    stored = db.bots.create(
+        Bot(
+            name="live",
+            strategy="sma_cruce",
+            symbol="BTCUSDT",
+            interval="1m",
+            params=PARAMS,
+            capital=10_000,
+            taker_fee=0.0005,
+            maker_fee=0.0002,
+            slippage_bps=1.0,
+            leverage=5,
+            size=0.5,
+            desired_running=True,
+            **stops,
+        )  # fmt: skip
+    )
+    host = BotHost(settings, db)
+
+    def processed() -> int:
+        state = db.bots.load_broker_state(stored.id)
+        return 0 if state is None else state["bar"] + 1
+
+    asyncio.run(_run_until(host, lambda: processed() >= LIVE, 100))
+    assert db.bots.get(stored.id).status is BotStatus.TRADING
+    live = processed()
+    frame = db.candles.read_frame("BTCUSDT", "1m")
+    frame = frame[frame["open_time"] <= last_history + live * 60_000].reset_index(drop=True)
+    assert len(frame) == HISTORY + live  # every candle of the run, none missing
+    expected = ejecutar_backtest(
+        frame, crear_estrategia("sma_cruce", **PARAMS), capital=10_000, comision=0.0005,
+        comision_maker=0.0002, slippage=1.0, apalancamiento=5, tamano=0.5,
+        stop_loss=float(stops["stop_loss"]) if stops else None,
+        take_profit=stops.get("take_profit"), desde=last_history + 60_000,
+    ).trades  # fmt: skip
+    trades = db.bots.trades(stored.id)
+    assert len(trades) == len(expected) >= 3
+    for trade, row in zip(trades, expected.itertuples(), strict=True):
+        assert (trade.entry_time, trade.side.value) == (
+            row.entry_time, "compra" if row.side == "long" else "venta",
+        )  # fmt: skip
+        assert trade.entry_price == pytest.approx(row.entry_price, rel=1e-12)
+        assert trade.quantity == pytest.approx(row.quantity, rel=1e-9)
+        if trade.open:
+            assert row.exit_reason == "fin"
+            continue
+        assert (trade.exit_time, trade.exit_reason) == (row.exit_time, row.exit_reason)
+        assert trade.exit_price == pytest.approx(row.exit_price, rel=1e-12)
+        assert trade.pnl == pytest.approx(row.pnl, rel=1e-9, abs=1e-9)
+        assert trade.fees == pytest.approx(row.fees, rel=1e-9, abs=1e-9)
+    assert db.bots.latest_decisions(stored.id, 1)
+    db.close()

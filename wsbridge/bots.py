@@ -1,0 +1,280 @@
+"""Bots running in one asyncio process: closed candles from the market stream in, each bot's
+steps out to the database (and, beside the bridge, to the browsers as `tipo: "bot"`).
+
+The host is where a stored bot (core.models.Bot, written by `POST /bots` or `python run.py bot`)
+becomes a running core.bot.Bot: its strategy from the registry, its live decision path primed
+with the stored candles, its broker restored from the stored snapshot. It polls the database,
+so bots created, stopped or resumed elsewhere (the web app) are picked up within a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from config.settings import Settings
+from core.bot import Bot, BotConfig, BotStep
+from core.broker.paper import PaperSimulator, PaperTrade
+from core.exchange.klines import frame_candles
+from core.exchange.rest import BinanceRest
+from core.fills import ATR_PERIOD, Costs
+from core.models import Bot as StoredBot
+from core.models import BotDecision as StoredDecision
+from core.models import BotEvent, BotMode, BotStatus, BotTrade, BotTrigger, Candle, Side
+from core.repository import Database
+from core.risk import RiskSettings
+from core.rules import SymbolRules, parse_rules
+from core.signals import LiveSignals
+from estrategias.factory import crear_estrategia
+from indicadores import atr
+from websocket.client import KlineStreamClient
+
+log = logging.getLogger(__name__)
+
+POLL_S = 1.0
+WARMUP_CANDLES = 1_000  # stored candles the strategy warms up on, at least its own warm-up
+Publish = Callable[[dict[str, Any]], None]
+
+
+def _atr(high, low, close):  # type: ignore[no-untyped-def]
+    return atr(high, low, close, ATR_PERIOD)
+
+
+def bot_config(stored: StoredBot) -> BotConfig:
+    """The core configuration of a stored bot."""
+    costs = Costs(
+        taker_fee=stored.taker_fee,
+        maker_fee=stored.taker_fee if stored.maker_fee is None else stored.maker_fee,
+        slippage_bps=stored.slippage_bps,
+        leverage=stored.leverage,
+        size=stored.size,
+    )
+    return BotConfig(
+        stored.name, stored.symbol, stored.interval, stored.strategy, stored.capital, costs,
+        _distance(stored.stop_loss), _distance(stored.take_profit),
+        RiskSettings(**_limits(stored)),
+    )  # fmt: skip
+
+
+def _limits(stored: StoredBot) -> dict[str, Any]:
+    """The stored risk limits, under RiskSettings' field names (checked when stored)."""
+    return dict(stored.risk)
+
+
+def _distance(text: str | None) -> float | str | None:
+    if text is None:
+        return None
+    return text if "atr" in text.lower() else float(text)
+
+
+@dataclass
+class DbRecorder:
+    """core.bot's Recorder over the database: events, decisions and trades as they happen."""
+
+    db: Database
+    bot_id: int
+    publish: Publish
+    open_trade_id: int | None = None
+    last_target: float | None = None
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    def event(self, event: BotEvent) -> None:
+        self.db.bots.update_status(self.bot_id, event.trigger, event.actor, event.reason, event.at)
+        self.publish({"tipo": "bot", "id": self.bot_id, "estado": event.to_state.value,
+                      "motivo": event.reason})  # fmt: skip
+
+    def step(self, step: BotStep) -> None:
+        if step.target != self.last_target:
+            reason = "; ".join(s.reason for s in step.decisions.signals) or "sin cambio"
+            if step.refusal is not None and step.refusal.reason is not None:
+                reason = f"rechazada: {step.refusal.reason.message}"
+            self.db.bots.add_decision(
+                StoredDecision(
+                    self.bot_id, step.candle.open_time, step.target, step.candle.close, reason
+                )  # fmt: skip
+            )
+            self.last_target = step.target
+        for trade in step.trades:
+            self._trade(trade)
+
+    def _trade(self, trade: PaperTrade) -> None:
+        row = BotTrade(
+            self.bot_id, Side.BUY if trade.side > 0 else Side.SELL, trade.entry_time,
+            trade.entry_price, trade.quantity,
+        )  # fmt: skip
+        if trade.is_open:
+            self.open_trade_id = self.db.bots.open_trade(row).id
+            message = {"tipo": "posicion", "id": self.bot_id, "lado": row.side.value,
+                       "entrada": trade.entry_price, "cantidad": trade.quantity,
+                       "stop": _finite(trade.stop), "objetivo": _finite(trade.take)}  # fmt: skip
+        else:
+            closed = replace(
+                row, id=self.open_trade_id, exit_time=trade.exit_time,
+                exit_price=trade.exit_price, pnl=trade.pnl or 0.0, fees=trade.fees or 0.0,
+                funding=trade.funding or 0.0, exit_reason=trade.reason or "",
+                return_pct=trade.trade_return or 0.0,
+            )  # fmt: skip
+            self.db.bots.close_trade(closed)
+            self.open_trade_id = None
+            message = {"tipo": "posicion", "id": self.bot_id, "lado": None,
+                       "salida": trade.exit_price, "motivo": trade.reason,
+                       "pnl": trade.pnl}  # fmt: skip
+        self.publish(message)
+
+
+def _finite(value: float) -> float | None:
+    return value if value not in (float("inf"), float("-inf")) and value == value else None
+
+
+@dataclass
+class RunningBot:
+    stored: StoredBot
+    bot: Bot
+    broker: PaperSimulator
+    recorder: DbRecorder
+
+
+class BotHost:
+    """Every running bot of this process and the one market stream that feeds them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        publish: Publish | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings, self.db = settings, db
+        self.publish = publish or (lambda message: None)
+        self.clock = clock
+        self.running: dict[int, RunningBot] = {}
+        self.connected = True
+        self._rules: dict[str, SymbolRules] = {}
+        self.stream = KlineStreamClient(
+            settings.binance_ws_url, settings.binance_rest_url, self.on_candle, self.on_state
+        )
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def rules(self, symbol: str) -> SymbolRules:
+        if symbol not in self._rules:
+            info = BinanceRest(self.settings.binance_rest_url).exchange_info()
+            self._rules = parse_rules(info)
+        return self._rules[symbol]
+
+    async def run(self) -> None:
+        """Serve until cancelled: the market stream and the database poll."""
+        stream = asyncio.ensure_future(self.stream.run())
+        try:
+            while True:
+                await self.sync()
+                await asyncio.sleep(POLL_S)
+        finally:
+            stream.cancel()
+            await self.stream.close()
+
+    async def sync(self) -> None:
+        """Start the stored bots that should run and stop those that should not."""
+        stored = await asyncio.to_thread(self.db.bots.list)
+        for row in stored:
+            assert row.id is not None
+            if row.desired_running and row.id not in self.running:
+                await self.start(row)
+            elif not row.desired_running and row.id in self.running:
+                await self.stop(row.id)
+
+    async def start(self, stored: StoredBot) -> RunningBot:
+        """Make a stored bot run: strategy, warm-up on stored candles, broker as it was left."""
+        if stored.mode is not BotMode.PAPER:
+            raise NotImplementedError("exchange-mode bots are wired with the exchange broker")
+        assert stored.id is not None
+        running = await asyncio.to_thread(self._build, stored)
+        self.running[stored.id] = running
+        after = running.bot.last_open_time
+        await self.stream.subscribe(stored.symbol, stored.interval, after=after)
+        log.info("bot %s (%s) running on %s %s", stored.id, stored.name, stored.symbol,
+                 stored.interval)  # fmt: skip
+        return running
+
+    def _build(self, stored: StoredBot) -> RunningBot:
+        assert stored.id is not None
+        config = bot_config(stored)
+        strategy = crear_estrategia(stored.strategy, **stored.params)
+        signals = LiveSignals(stored.symbol, stored.interval, [strategy])
+        broker = PaperSimulator(
+            config.capital, config.costs, config.stop_fraction, config.take_fraction
+        )
+        recorder = DbRecorder(self.db, stored.id, self.publish)
+        bot = Bot(config, signals, broker, self.rules(stored.symbol), self._now_ms, recorder,
+                  atr=_atr)  # fmt: skip
+        frame = self.db.candles.read_frame(
+            stored.symbol, stored.interval, limit=max(WARMUP_CANDLES, strategy.warmup + 1)
+        )
+        history = frame_candles(frame, stored.symbol, stored.interval)
+        self._warm(bot, history, stored.status)
+        saved = self.db.bots.load_broker_state(stored.id)
+        if saved is not None:
+            broker.restore(saved)
+            open_trades = self.db.bots.trades(stored.id, open=True)
+            recorder.open_trade_id = open_trades[-1].id if open_trades else None
+        return RunningBot(stored, bot, broker, recorder)
+
+    @staticmethod
+    def _warm(bot: Bot, history: list[Candle], status: BotStatus) -> None:
+        if status in (BotStatus.STOPPED, BotStatus.ERROR):
+            bot.start(history)
+        else:  # it was running when the process stopped: resume where it was
+            bot.resume(history, status)
+
+    async def stop(self, bot_id: int) -> None:
+        running = self.running.pop(bot_id, None)
+        if running is None:
+            return
+        if running.bot.status not in (BotStatus.STOPPED, BotStatus.STOPPING):
+            await asyncio.to_thread(running.bot.move, BotTrigger.STOP, "parada pedida", "api")
+            await asyncio.to_thread(running.bot.move, BotTrigger.FINISHED, "parada", "api")
+        if not any(r.stored.symbol == running.stored.symbol and
+                   r.stored.interval == running.stored.interval
+                   for r in self.running.values()):  # fmt: skip
+            await self.stream.unsubscribe(running.stored.symbol, running.stored.interval)
+
+    async def on_candle(self, candle: Candle) -> None:
+        if not candle.closed:
+            return
+        await asyncio.to_thread(self.db.candles.upsert_candles, [candle])
+        for running in list(self.running.values()):
+            stored = running.stored
+            if (stored.symbol, stored.interval) != (candle.symbol, candle.interval):
+                continue
+            last = running.bot.last_open_time
+            if last is not None and candle.open_time <= last:
+                continue  # warmed up on it already
+            running.bot.connected = self.connected
+            try:
+                await asyncio.to_thread(self._step, running, candle)
+            except Exception as error:  # one bot's failure must not stop the others
+                log.exception("bot %s failed on candle %s", stored.id, candle.open_time)
+                await self._fail(running, error)
+
+    def _step(self, running: RunningBot, candle: Candle) -> None:
+        assert running.stored.id is not None
+        step = running.bot.on_candle(candle)
+        self.db.bots.save_broker_state(running.stored.id, running.broker.snapshot())
+        self.publish({"tipo": "bot", "id": running.stored.id, "estado": running.bot.status.value,
+                      "open_time": candle.open_time, "objetivo": step.target,
+                      "equity": step.equity})  # fmt: skip
+
+    async def _fail(self, running: RunningBot, error: Exception) -> None:
+        """Move a failed bot to `error` (a person looks, then restarts it) and drop it."""
+        assert running.stored.id is not None
+        self.running.pop(running.stored.id, None)
+        reason = f"{type(error).__name__}: {error}"[:500]
+        await asyncio.to_thread(running.bot.move, BotTrigger.FAIL, reason, "bot")
+
+    async def on_state(self, state: str, detail: str) -> None:
+        self.connected = state == "conectado"
