@@ -181,6 +181,79 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _stored_bot(args: argparse.Namespace, settings: Settings, db):  # type: ignore[no-untyped-def]
+    """The stored bot `run.py bot` runs: created, or the one of that name with this config."""
+    from dataclasses import replace
+
+    from core.errors import NotFoundError
+    from core.models import Bot, BotMode
+    from estrategias.factory import crear_estrategia
+
+    crear_estrategia(args.strategy, **dict(args.param))  # bad names or values fail here
+    name = args.nombre or f"{args.strategy}-{args.symbol}-{args.interval}"
+    risk = {
+        key: value
+        for key, value in (("max_daily_loss", args.max_perdida_diaria),
+                           ("max_drawdown", args.max_drawdown))
+        if value is not None
+    }  # fmt: skip
+    config = Bot(
+        name=name, strategy=args.strategy, symbol=args.symbol, interval=args.interval,
+        params=dict(args.param), capital=args.capital, taker_fee=args.comision,
+        slippage_bps=args.slippage, leverage=args.apalancamiento, size=args.tamano,
+        stop_loss=args.stop_loss, take_profit=args.take_profit, risk=risk,
+        mode=BotMode(settings.trading_mode),
+    )  # fmt: skip
+    try:
+        existing = db.bots.get_by_name(name)
+    except NotFoundError:
+        return db.bots.create(config)
+    return db.bots.update_config(replace(config, id=existing.id))
+
+
+def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
+    """Run one bot in the foreground with a live status line; Ctrl-C stops it cleanly."""
+    import asyncio
+
+    from core.exchange.demo import ensure_demo_exchange
+    from core.models import BotMode, BotStatus, BotTrigger
+    from core.repository import Database
+    from wsbridge.bots import BotHost
+
+    if settings.trading_mode != BotMode.PAPER:
+        print("error: only TRADING_MODE=paper bots run from the CLI so far", file=sys.stderr)
+        return 2
+    db = Database(settings.database_url)
+    ensure_demo_exchange(settings)
+    stored = _stored_bot(args, settings, db)
+    print(
+        f"bot {stored.id} {stored.name!r}: {stored.strategy} on {stored.symbol} "
+        f"{stored.interval}, paper, capital {stored.capital:g} — Ctrl-C to stop",
+        flush=True,
+    )
+
+    def show(message: dict) -> None:
+        if message.get("tipo") == "bot" and "equity" in message:
+            line = (f"{message['estado']:<13} objetivo {message['objetivo']:+.0f}  "
+                    f"equity {message['equity']:,.2f}")  # fmt: skip
+            print(f"\r{line}", end="", flush=True)
+        elif message.get("tipo") == "posicion":
+            print(f"\n{json.dumps(message, ensure_ascii=False)}", flush=True)
+
+    host = BotHost(settings, db, publish=show, only=stored.id)
+    try:
+        asyncio.run(host.run())
+    except KeyboardInterrupt:
+        pass
+    bot = db.bots.get(stored.id)
+    if bot.status not in (BotStatus.STOPPED, BotStatus.ERROR):
+        db.bots.update_status(stored.id, BotTrigger.STOP, "cli", "Ctrl-C")
+        db.bots.update_status(stored.id, BotTrigger.FINISHED, "cli", "parado")
+    print(f"\nbot {stored.id} stopped; its trades: GET /bots/{stored.id}/operaciones", flush=True)
+    db.close()
+    return 0
+
+
 def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
@@ -364,6 +437,24 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--take-profit", help="fraction (0.04) or ATR multiple (3atr)")
     backtest.add_argument("--funding", type=float, help="constant funding rate per 8 h")
     backtest.add_argument("--db", help=DB_HELP)
+    bot = sub.add_parser("bot", help="run one bot in the foreground (TRADING_MODE=paper)")
+    bot.add_argument("--strategy", required=True, help="a strategy of `backtest --list`")
+    bot.add_argument("--symbol", required=True, type=str.upper)
+    bot.add_argument("--interval", required=True, type=_interval_arg)
+    bot.add_argument(
+        "--param", action="append", default=[], type=_param_arg, metavar="NAME=VALUE",
+        help="strategy parameter, repeatable",
+    )  # fmt: skip
+    bot.add_argument("--nombre", help="the bot's name (default STRATEGY-SYMBOL-INTERVAL)")
+    bot.add_argument("--capital", type=float, default=10_000)
+    bot.add_argument("--comision", type=float, default=0.0004, help="taker fee fraction")
+    bot.add_argument("--slippage", type=float, default=0.0, help="basis points per fill")
+    bot.add_argument("--apalancamiento", type=float, default=1.0)
+    bot.add_argument("--tamano", type=float, default=1.0, help="fraction of equity")
+    bot.add_argument("--stop-loss", help="fraction (0.02) or ATR multiple (2atr)")
+    bot.add_argument("--take-profit", help="fraction (0.04) or ATR multiple (3atr)")
+    bot.add_argument("--max-perdida-diaria", type=float, help="daily loss limit, fraction")
+    bot.add_argument("--max-drawdown", type=float, help="drawdown from the peak, fraction")
     demo = sub.add_parser("demo-exchange", help="run the local Binance-compatible demo exchange")
     demo.add_argument("--host", help="default DEMO_HOST (127.0.0.1)")
     demo.add_argument("--port", type=int, help="default DEMO_PORT (9100)")
@@ -393,6 +484,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "update": cmd_update,
     "export": cmd_export,
     "backtest": cmd_backtest,
+    "bot": cmd_bot,
     "demo-exchange": cmd_demo_exchange,
     "web": cmd_web,
 }

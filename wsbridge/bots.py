@@ -19,7 +19,9 @@ from typing import Any
 from config.settings import Settings
 from core.bot import Bot, BotConfig, BotStep
 from core.broker.paper import PaperSimulator, PaperTrade
-from core.exchange.klines import frame_candles
+from core.errors import DataError
+from core.exchange.klines import frame_candles, klines_to_frame
+from core.exchange.limits import MAX_KLINES
 from core.exchange.rest import BinanceRest
 from core.fills import ATR_PERIOD, Costs
 from core.models import Bot as StoredBot
@@ -147,16 +149,30 @@ class BotHost:
         db: Database,
         publish: Publish | None = None,
         clock: Callable[[], float] = time.time,
+        only: int | None = None,
     ) -> None:
+        """`publish` gets the browser messages (the bridge's broadcast); `only` limits the host
+        to one stored bot (`python run.py bot`)."""
         self.settings, self.db = settings, db
-        self.publish = publish or (lambda message: None)
+        self._publish = publish
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.clock = clock
+        self.only = only
         self.running: dict[int, RunningBot] = {}
         self.connected = True
         self._rules: dict[str, SymbolRules] = {}
         self.stream = KlineStreamClient(
             settings.binance_ws_url, settings.binance_rest_url, self.on_candle, self.on_state
         )
+
+    def publish(self, message: dict[str, Any]) -> None:
+        """Hand a message to `publish` on the host's event loop (steps run in worker threads)."""
+        if self._publish is None:
+            return
+        if self._loop is None:
+            self._publish(message)
+        else:
+            self._loop.call_soon_threadsafe(self._publish, message)
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -169,6 +185,7 @@ class BotHost:
 
     async def run(self) -> None:
         """Serve until cancelled: the market stream and the database poll."""
+        self._loop = asyncio.get_running_loop()
         stream = asyncio.ensure_future(self.stream.run())
         try:
             while True:
@@ -183,15 +200,30 @@ class BotHost:
         stored = await asyncio.to_thread(self.db.bots.list)
         for row in stored:
             assert row.id is not None
-            if row.desired_running and row.id not in self.running:
-                await self.start(row)
-            elif not row.desired_running and row.id in self.running:
+            if self.only is not None and row.id != self.only:
+                continue
+            wanted = row.desired_running or row.id == self.only
+            if wanted and row.id not in self.running and row.status is not BotStatus.ERROR:
+                try:
+                    await self.start(row)
+                except Exception as error:  # a bot that cannot start must not stop the host
+                    log.exception("bot %s cannot start", row.id)
+                    await asyncio.to_thread(self._refuse, row, error)
+            elif not wanted and row.id in self.running:
                 await self.stop(row.id)
+
+    def _refuse(self, stored: StoredBot, error: Exception) -> None:
+        """Record why a stored bot could not start: `error` state, no longer wanted."""
+        assert stored.id is not None
+        reason = f"{type(error).__name__}: {error}"[:500]
+        if stored.status is BotStatus.STOPPED:
+            self.db.bots.update_status(stored.id, BotTrigger.START, "bot", "arranque")
+        self.db.bots.update_status(stored.id, BotTrigger.FAIL, "bot", reason, desired_running=False)
 
     async def start(self, stored: StoredBot) -> RunningBot:
         """Make a stored bot run: strategy, warm-up on stored candles, broker as it was left."""
         if stored.mode is not BotMode.PAPER:
-            raise NotImplementedError("exchange-mode bots are wired with the exchange broker")
+            raise DataError(f"modo {stored.mode.value}: only paper bots run in this version")
         assert stored.id is not None
         running = await asyncio.to_thread(self._build, stored)
         self.running[stored.id] = running
@@ -212,9 +244,9 @@ class BotHost:
         recorder = DbRecorder(self.db, stored.id, self.publish)
         bot = Bot(config, signals, broker, self.rules(stored.symbol), self._now_ms, recorder,
                   atr=_atr)  # fmt: skip
-        frame = self.db.candles.read_frame(
-            stored.symbol, stored.interval, limit=max(WARMUP_CANDLES, strategy.warmup + 1)
-        )
+        needed = max(WARMUP_CANDLES, strategy.warmup + 1)
+        self._top_up(stored.symbol, stored.interval, needed)
+        frame = self.db.candles.read_frame(stored.symbol, stored.interval, limit=needed)
         history = frame_candles(frame, stored.symbol, stored.interval)
         self._warm(bot, history, stored.status)
         saved = self.db.bots.load_broker_state(stored.id)
@@ -223,6 +255,15 @@ class BotHost:
             open_trades = self.db.bots.trades(stored.id, open=True)
             recorder.open_trade_id = open_trades[-1].id if open_trades else None
         return RunningBot(stored, bot, broker, recorder)
+
+    def _top_up(self, symbol: str, interval: str, needed: int) -> None:
+        """Store the latest closed candles from REST, so a bot warms up on recent history even
+        on an empty database (what is already stored is left as it is)."""
+        rest = BinanceRest(self.settings.binance_rest_url)
+        now = rest.server_time()
+        rows = klines_to_frame(rest.klines(symbol, interval, limit=min(needed + 1, MAX_KLINES)))
+        closed = rows[rows["close_time"] < now].drop(columns="close_time")
+        self.db.candles.upsert(symbol, interval, closed)
 
     @staticmethod
     def _warm(bot: Bot, history: list[Candle], status: BotStatus) -> None:

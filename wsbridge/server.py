@@ -18,6 +18,7 @@ from websockets.http11 import Request, Response
 
 from config.settings import NO_TOKEN, Secret, check_bind
 from core.errors import DataError, KryptelionError
+from wsbridge.bots import BotHost
 from wsbridge.hub import Client, Hub
 
 log = logging.getLogger(__name__)
@@ -153,9 +154,11 @@ class BridgeServer:
 
 
 async def run_bridge(hub: Hub, host: str, port: int, ready: asyncio.Event | None = None,
-                     stop: asyncio.Event | None = None, *,
-                     api_token: Secret = NO_TOKEN) -> None:  # fmt: skip
+                     stop: asyncio.Event | None = None, *, api_token: Secret = NO_TOKEN,
+                     bots: BotHost | None = None) -> None:  # fmt: skip
     """Serve until SIGINT/SIGTERM (or `stop`), then close browsers and upstream cleanly.
+
+    `bots`: a bot host run beside the bridge, its messages broadcast to every browser.
 
     Raises ConfigError, before contacting the exchange, for a host outside loopback without
     `api_token`.
@@ -175,16 +178,28 @@ async def run_bridge(hub: Hub, host: str, port: int, ready: asyncio.Event | None
         log.info("bridge on ws://%s:%d/?symbol=&interval= (health: /health)", host, hub.port)
         if ready is not None:
             ready.set()
+        running = asyncio.ensure_future(bots.run()) if bots is not None else None
         await stop.wait()
         server.close()
+        if running is not None:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
     await hub.close()
 
 
 class BridgeThread:
     """The bridge on its own event loop in a background thread (for `python run.py`)."""
 
-    def __init__(self, hub: Hub, host: str, port: int, *, api_token: Secret = NO_TOKEN) -> None:
-        self.hub, self.host, self.port = hub, host, port
+    def __init__(
+        self,
+        hub: Hub,
+        host: str,
+        port: int,
+        *,
+        api_token: Secret = NO_TOKEN,
+        bots: BotHost | None = None,
+    ) -> None:
+        self.hub, self.host, self.port, self.bots = hub, host, port, bots
         self._api_token = api_token
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -205,7 +220,15 @@ class BridgeThread:
         self._stop = asyncio.Event()
         ready = asyncio.Event()
         serving = asyncio.create_task(
-            run_bridge(self.hub, self.host, self.port, ready, self._stop, api_token=self._api_token)
+            run_bridge(
+                self.hub,
+                self.host,
+                self.port,
+                ready,
+                self._stop,
+                api_token=self._api_token,
+                bots=self.bots,
+            )  # fmt: skip
         )
         await ready.wait()
         self._ready.set()

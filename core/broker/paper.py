@@ -92,6 +92,7 @@ class PaperSimulator:
         self.capital, self.costs = capital, costs
         self.stop_loss, self.take_profit = stop_loss, take_profit
         self.bar = -1
+        self.start_time: int | None = None  # open time of the first bar it traded
         self.closed: list[PaperTrade] = []
         self.trade: PaperTrade | None = None
         self.ambiguous_bars = 0
@@ -116,6 +117,7 @@ class PaperSimulator:
         recorder's, only their compounding is kept here."""
         return {
             "bar": self.bar,
+            "start_time": self.start_time,
             "growth": self._growth,
             "held": self._held,
             "pending": list(self._pending),
@@ -127,6 +129,7 @@ class PaperSimulator:
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from `snapshot()`'s output."""
         self.bar, self._growth, self._held = int(state["bar"]), state["growth"], state["held"]
+        self.start_time = state["start_time"]
         decision, stop, take = state["pending"]
         self._pending = (float(decision), stop, take)
         self._funding_units = float(state["funding_units"])
@@ -168,6 +171,8 @@ class PaperSimulator:
         Returns the trades opened or closed during this bar, in order (exits first).
         """
         self.bar += 1
+        if self.start_time is None:
+            self.start_time = bar.open_time
         changed: list[PaperTrade] = []
         decision, pending_stop, pending_take = self._pending
         if decision != self._held:

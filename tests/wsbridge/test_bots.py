@@ -11,15 +11,13 @@ import pytest
 from backtesting.simulador import ejecutar_backtest
 from config.settings import settings_from_mapping
 from core.exchange.demo import DemoExchangeThread, DemoOptions
-from core.exchange.klines import klines_to_frame
-from core.exchange.rest import BinanceRest
 from core.models import Bot, BotStatus
 from core.repository import Database
 from estrategias.factory import crear_estrategia
-from wsbridge.bots import BotHost
+from wsbridge.bots import WARMUP_CANDLES, BotHost
 
 pytestmark = pytest.mark.timeout(120)
-HISTORY, LIVE = 300, 200
+LIVE = 200
 PARAMS = {"rapida": 5, "lenta": 20}
 
 
@@ -27,16 +25,6 @@ PARAMS = {"rapida": 5, "lenta": 20}
 def market():
     with DemoExchangeThread(DemoOptions(speed=600)) as exchange:
         yield exchange
-
-
-def _store_history(db: Database, rest_url: str) -> int:
-    """HISTORY closed 1m candles up to now; returns the last one's open time."""
-    rest = BinanceRest(rest_url)
-    now = rest.server_time()
-    frame = klines_to_frame(rest.klines("BTCUSDT", "1m", limit=HISTORY + 1))
-    closed = frame[frame["close_time"] < now].drop(columns="close_time").tail(HISTORY)
-    db.candles.upsert("BTCUSDT", "1m", closed)
-    return int(closed["open_time"].iloc[-1])
 
 
 async def _run_until(host: BotHost, done, deadline_s: float) -> None:
@@ -54,8 +42,7 @@ async def _run_until(host: BotHost, done, deadline_s: float) -> None:
 @pytest.mark.parametrize("stops", [{}, {"stop_loss": "0.002", "take_profit": "2atr"}])
 def test_a_paper_bot_on_the_live_stream_equals_the_backtest_of_its_candles(market, tmp_path, stops):
     settings = settings_from_mapping({"DATA_DIR": str(tmp_path), "DEMO_PORT": str(market.port)})
-    db = Database(tmp_path / "bots.db")
-    last_history = _store_history(db, market.rest_url)
+    db = Database(tmp_path / "bots.db")  # empty: the host stores the warm-up history itself
     stored = db.bots.create(
         Bot(
             name="live",
@@ -81,15 +68,18 @@ def test_a_paper_bot_on_the_live_stream_equals_the_backtest_of_its_candles(marke
 
     asyncio.run(_run_until(host, lambda: processed() >= LIVE, 100))
     assert db.bots.get(stored.id).status is BotStatus.TRADING
-    live = processed()
+    state = db.bots.load_broker_state(stored.id)
+    live, start = state["bar"] + 1, state["start_time"]
     frame = db.candles.read_frame("BTCUSDT", "1m")
-    frame = frame[frame["open_time"] <= last_history + live * 60_000].reset_index(drop=True)
-    assert len(frame) == HISTORY + live  # every candle of the run, none missing
+    first = int(frame.index[frame["open_time"] == start][0])
+    assert first >= WARMUP_CANDLES  # the host stored its warm-up history from REST
+    frame = frame.iloc[first - WARMUP_CANDLES : first + live].reset_index(drop=True)
+    assert (frame["open_time"].diff().dropna() == 60_000).all()  # no candle missing
     expected = ejecutar_backtest(
         frame, crear_estrategia("sma_cruce", **PARAMS), capital=10_000, comision=0.0005,
         comision_maker=0.0002, slippage=1.0, apalancamiento=5, tamano=0.5,
         stop_loss=float(stops["stop_loss"]) if stops else None,
-        take_profit=stops.get("take_profit"), desde=last_history + 60_000,
+        take_profit=stops.get("take_profit"), desde=start,
     ).trades  # fmt: skip
     trades = db.bots.trades(stored.id)
     assert len(trades) == len(expected) >= 3
