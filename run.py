@@ -325,12 +325,21 @@ def cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
     check_bind(host, settings.api_token, "the bridge")
     hub = _hub(settings)
     ensure_demo_exchange(settings)
-    asyncio.run(run_bridge(hub, host, port, api_token=settings.api_token))
+    bots = _bot_host(settings, hub)
+    asyncio.run(run_bridge(hub, host, port, api_token=settings.api_token, bots=bots))
     return 0
 
 
+def _bot_host(settings: Settings, hub):  # type: ignore[no-untyped-def]
+    """The bots beside the bridge: stored running bots resume, their messages go to browsers."""
+    from wsbridge.bots import BotHost
+
+    return BotHost(settings, hub.db, publish=hub.broadcast_all)
+
+
 def cmd_all(args: argparse.Namespace, settings: Settings) -> int:
-    """Start everything: database, demo market (MARKET=demo), WebSocket bridge, web app."""
+    """Start everything: database, demo market (MARKET=demo), WebSocket bridge with the bots
+    (those running when it last stopped resume), web app."""
     from core.repository import Database
 
     db = Database(settings.database_url)
@@ -346,8 +355,13 @@ def cmd_all(args: argparse.Namespace, settings: Settings) -> int:
         print(f"DEMO market at {settings.binance_rest_url}{how}.", flush=True)
     from wsbridge.server import BridgeThread
 
+    hub = _hub(settings)
     BridgeThread(
-        _hub(settings), settings.bridge_host, settings.bridge_port, api_token=settings.api_token
+        hub,
+        settings.bridge_host,
+        settings.bridge_port,
+        api_token=settings.api_token,
+        bots=_bot_host(settings, hub),
     ).start()
     print(
         f"Bridge on ws://{url_host(settings.bridge_host)}:{settings.bridge_port}/?symbol=&interval=",

@@ -10,6 +10,7 @@ import sys
 from config.errors import KryptelionError
 from config.settings import check_bind, load_settings
 from core.exchange.demo import ensure_demo_exchange
+from wsbridge.bots import BotHost
 from wsbridge.hub import Hub
 from wsbridge.server import run_bridge
 
@@ -39,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         check_bind(host, settings.api_token, "the bridge")
         hub = Hub.from_settings(settings, [s for s in args.estrategias.split(",") if s])
         ensure_demo_exchange(settings)  # MARKET=demo and none running: one in this process
-        asyncio.run(run_bridge(hub, host, port, api_token=settings.api_token))
+        bots = BotHost(settings, hub.db, publish=hub.broadcast_all)
+        asyncio.run(run_bridge(hub, host, port, api_token=settings.api_token, bots=bots))
     except KryptelionError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
