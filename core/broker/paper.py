@@ -188,6 +188,17 @@ class PaperSimulator:
         self._pending = (float(target), stop_distance, take_distance)
         return changed
 
+    def close_now(self, bar: Bar, reason: str = "cierre") -> PaperTrade | None:
+        """Close the open trade at `bar`'s open as a signal exit fills (slippage, taker fee):
+        a person stopping the bot with its position closed. Returns the closed trade with
+        `reason`, None when flat. The decision held stays, as after a stop-out, so the strategy
+        re-enters only on a new signal."""
+        if self.trade is None:
+            return None
+        closed = replace(self._close(bar, EXIT_SIGNAL), reason=reason)
+        self.closed[-1] = closed
+        return closed
+
     def _open(self, bar: Bar, side: float, stop_distance, take_distance) -> PaperTrade:  # type: ignore[no-untyped-def]
         costs = self.costs
         entry = _scalar(entry_price(bar.open, side, costs))
