@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -85,6 +85,15 @@ class Broker(Protocol):
     def side(self) -> float: ...
 
 
+@runtime_checkable
+class SyncingBroker(Broker, Protocol):
+    """A broker with a remote side (an exchange) the bot must agree with before it trades."""
+
+    def start(self) -> bool: ...
+
+    def reconcile(self) -> bool: ...
+
+
 class Recorder(Protocol):
     """Where a bot's steps go (the database through core.repository, or nowhere)."""
 
@@ -153,7 +162,19 @@ class Bot:
         self.signals.prime(candles)
         self._history.extend(candles)
         self.move(BotTrigger.STARTED, "historia cargada")
-        self.move(BotTrigger.SYNCED, "sin órdenes pendientes")
+        self._sync(first=True)
+
+    def _sync(self, first: bool = False) -> None:
+        """Leave `sincronizando` once the broker's remote side agrees with the bot's records
+        (at once for the paper broker, which has none)."""
+        if isinstance(self.broker, SyncingBroker):
+            agreed = self.broker.start() if first else self.broker.reconcile()
+            if not agreed:
+                return
+            reason = "exchange y base de datos coinciden"
+        else:
+            reason = "sin lado remoto (paper)"
+        self.move(BotTrigger.SYNCED, reason)
 
     def resume(self, history: Iterable[Candle], status: BotStatus) -> None:
         """Continue a bot that was `status` when its process stopped: warm the strategy up on
@@ -169,7 +190,9 @@ class Bot:
         return self._history[-1].open_time if self._history else None
 
     def on_candle(self, candle: Candle) -> BotStep:
-        """Trade one closed candle (see the module docstring)."""
+        """Trade one closed candle (see the module docstring); while syncing, only decide."""
+        if self.status is BotStatus.SYNCING:
+            self._sync()
         decisions = self.signals.on_closed(candle)
         self._history.append(candle)
         wanted = self.signals.positions.get(self.config.strategy, 0.0)
@@ -182,6 +205,8 @@ class Bot:
         verdict = check_account(self.config.risk, account, market, now)
         self._follow(verdict)
         target, refusal = self._target(wanted, verdict, account, market, now)
+        if self.status is BotStatus.SYNCING:  # nothing is sent before both sides agree
+            target = self.broker.side
         stop, take = self._distances()
         bar = Bar(candle.open_time, candle.open, candle.high, candle.low, candle.close)
         trades = self.broker.on_candle(bar, Decision(target, stop, take))
@@ -260,8 +285,9 @@ class Bot:
 
     def _distances(self) -> tuple[float | None, float | None]:
         """Absolute stop and target distances for 'N atr' settings, at the last close."""
-        if self.config.stop_fraction is not None and self.config.take_fraction is not None:
-            return None, None
+        settings = (self.config.stop_loss, self.config.take_profit)
+        if all(atr_multiple(value) is None for value in settings):
+            return None, None  # fractions (the broker's own setting) or nothing
         candles = list(self._history)
         high = np.array([c.high for c in candles])
         low = np.array([c.low for c in candles])

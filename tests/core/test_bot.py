@@ -145,3 +145,36 @@ def test_a_daily_loss_limit_pauses_the_bot_and_blocks_new_entries(frame, rules):
     assert len(broker.closed) < len(_run(frame, rules, free)[1].closed)
     loss = 10_000 - broker.equity_before_trade
     assert loss > 0.002 * 10_000  # it paused because the day's loss passed the limit
+
+
+class _Remote(PaperSimulator):
+    """A paper broker posing as one with a remote side that agrees after `disagree` checks."""
+
+    def __init__(self, disagree: int, *args) -> None:
+        super().__init__(*args)
+        self.disagree, self.checks = disagree, 0
+
+    def start(self) -> bool:
+        return self.reconcile()
+
+    def reconcile(self) -> bool:
+        self.checks += 1
+        return self.checks > self.disagree
+
+
+def test_a_bot_sends_nothing_until_its_broker_agrees_with_the_exchange(frame, rules):
+    config = CONFIGS["plain"]
+    broker = _Remote(40, config.capital, config.costs)
+    candles = _candles(frame)
+    now = {"ms": candles[HISTORY].open_time}
+    signals = LiveSignals("BTCUSDT", "1m", [crear_estrategia("sma_cruce", rapida=5, lenta=20)])
+    bot = Bot(config, signals, broker, rules, clock=lambda: now["ms"])
+    bot.start(candles[:HISTORY])
+    assert bot.status is BotStatus.SYNCING
+    steps = []
+    for candle in candles[HISTORY:]:
+        now["ms"] = candle.open_time + MINUTE
+        steps.append(bot.on_candle(candle))
+    assert all(not s.trades and s.target == 0 for s in steps[:39]), "nothing before agreement"
+    assert broker.checks == 41 and bot.status is BotStatus.TRADING
+    assert broker.closed and broker.closed[0].entry_time > candles[HISTORY + 39].open_time
