@@ -15,6 +15,8 @@ except free DEMO_PORT / WEB_PORT / BRIDGE_PORT, so parallel tests never clash.
   traceback.
 - `curl` lines run against the running `python run.py` (both READMEs say so); when none runs, one
   is started. `localhost:5000` becomes the free web port.
+- `python run.py bot …` runs until Ctrl-C: once its bot runs (it logs "running on"), the test
+  presses Ctrl-C and expects a clean stop.
 - `websocket/test_ws_connection.py` must print a kline line; without a duration it runs 30 s, so it
   is stopped with SIGTERM once it has printed one.
 """
@@ -45,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 USER_README = ROOT.parent / "shared" / "USER_README.md"
 PORT_KEYS = ("DEMO_PORT", "WEB_PORT", "BRIDGE_PORT")
 
+BOT_LINE = re.compile(r"^bot \d+ '")
 # Command lines that cannot run here, matched on their leading words, each with the reason.
 SKIP = {
     ("git", "clone"): "needs the network; the test already runs in a fresh copy of the checkout",
@@ -220,6 +223,8 @@ class Session:
             self.start(args, kind)
         elif args[0] == "websocket/test_ws_connection.py" and len(args) < 4:
             self.stream_until_a_kline(args)
+        elif args[:2] == ["run.py", "bot"]:
+            self.bot_until_running(args)
         else:
             result = self.run([sys.executable, *args], what)
             if args[0] == "websocket/test_ws_connection.py":
@@ -277,6 +282,23 @@ class Session:
         err = err_file.read_text()
         assert process.returncode == 0 and "Traceback" not in err, (args, err[-3000:])
         self.ran.append(f"python {shlex.join(args)} (stopped after a kline line)")
+
+    def bot_until_running(self, args: list[str]) -> None:
+        """`run.py bot` runs until Ctrl-C: wait until its bot runs, then press Ctrl-C."""
+        process, err_file = self.popen([sys.executable, *args], stdout=subprocess.PIPE)
+        first = process.stdout.readline()
+        assert BOT_LINE.match(first), ("no bot line", first, err_file.read_text()[-3000:])
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while "running on" not in err_file.read_text():
+            assert process.poll() is None, ("the bot exited", err_file.read_text()[-3000:])
+            assert time.monotonic() < deadline, ("the bot never ran", err_file.read_text())
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=30)
+        err = err_file.read_text()
+        assert process.returncode == 0 and "Traceback" not in err, (args, err[-3000:])
+        assert "stopped" in out, out
+        self.ran.append(f"python {shlex.join(args)} (stopped with Ctrl-C once running)")
 
     def close(self) -> None:
         for server in reversed(list(self.servers)):
@@ -348,6 +370,7 @@ def test_the_readme_runs_as_written(session):
         assert f"python {server} (server)" in ran, server
     assert "curl -s http://localhost:5000/openapi.json" in ran
     assert "python websocket/test_ws_connection.py BTCUSDT 1m 5" in ran
+    assert "(stopped with Ctrl-C once running)" in ran  # python run.py bot …
     assert [p.relative_to(session.checkout) for p in session.checkout.rglob("*.db")] == [
         Path("data/datos_historicos.db")
     ]
