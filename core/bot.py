@@ -281,7 +281,7 @@ class Bot:
         raw = equity * self.config.costs.exposure / price
         if not step:
             return raw
-        return float(int(Decimal(repr(raw)) / step) * step)  # exact: a multiple of the step
+        return float(int(Decimal(repr(float(raw))) / step) * step)  # exact: a step multiple
 
     def _distances(self) -> tuple[float | None, float | None]:
         """Absolute stop and target distances for 'N atr' settings, at the last close."""
