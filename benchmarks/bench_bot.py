@@ -89,7 +89,8 @@ STREAMS = [(s, i) for i in ("1m", "3m", "5m") for s in SYMBOLS][:20]
 
 def bench_host(seconds: float) -> None:
     """20 paper bots on 20 streams in one BotHost process, the exchange in another."""
-    with demo_exchange_process(60.0) as (rest_url, _ws_url, _pid), tempfile.TemporaryDirectory() as d:
+    exchange = demo_exchange_process(60.0)
+    with exchange as (rest_url, _ws_url, _pid), tempfile.TemporaryDirectory() as d:
         port = rest_url.rsplit(":", 1)[1]
         settings = settings_from_mapping({"DATA_DIR": d, "DEMO_PORT": port})
         db = Database(Path(d) / "bench.db")
