@@ -96,8 +96,14 @@ def bench_host(seconds: float) -> None:
         db = Database(Path(d) / "bench.db")
         for k, (symbol, interval) in enumerate(STREAMS):
             db.bots.create(
-                StoredBot(name=f"b{k}", strategy="sma_cruce", symbol=symbol, interval=interval,
-                          params={"rapida": 5, "lenta": 20}, desired_running=True)  # fmt: skip
+                StoredBot(
+                    name=f"b{k}",
+                    strategy="sma_cruce",
+                    symbol=symbol,
+                    interval=interval,
+                    params={"rapida": 5, "lenta": 20},
+                    desired_running=True,
+                )  # fmt: skip
             )
         host = BotHost(settings, db)
 
