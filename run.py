@@ -241,14 +241,30 @@ def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
             print(f"\n{json.dumps(message, ensure_ascii=False)}", flush=True)
 
     host = BotHost(settings, db, publish=show, only=stored.id)
+    db.bots.set_desired_running(stored.id, True)
+
+    async def run_one() -> None:
+        """Serve the bot until Ctrl-C, or until it stops from elsewhere (API, kill switch)."""
+        task = asyncio.ensure_future(host.run())
+        started = False
+        while not task.done():
+            await asyncio.sleep(0.5)
+            if stored.id in host.running:
+                started = True
+            elif started:
+                task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
     try:
-        asyncio.run(host.run())
+        asyncio.run(run_one())
     except KeyboardInterrupt:
         pass
     bot = db.bots.get(stored.id)
     if bot.status not in (BotStatus.STOPPED, BotStatus.ERROR):
-        db.bots.update_status(stored.id, BotTrigger.STOP, "cli", "Ctrl-C")
+        db.bots.update_status(stored.id, BotTrigger.STOP, "cli", "Ctrl-C", desired_running=False)
         db.bots.update_status(stored.id, BotTrigger.FINISHED, "cli", "parado")
+    else:
+        db.bots.set_desired_running(stored.id, False)
     print(f"\nbot {stored.id} stopped; its trades: GET /bots/{stored.id}/operaciones", flush=True)
     db.close()
     return 0

@@ -45,7 +45,7 @@ def build_openapi(version: str) -> dict[str, Any]:
     error_ref = _schema(Error, components)
     paths: dict[str, dict[str, Any]] = {}
     for op in REGISTRY.operations:
-        ok = 201 if 201 in op.statuses else 200
+        ok = next((code for code in (201, 202) if code in op.statuses), 200)
         content = (
             {"application/json": {"schema": _schema(op.response, components)}}
             if op.response is not None

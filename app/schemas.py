@@ -4,18 +4,31 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    create_model,
+)
 
 from core.intervals import MAX_MS
 from core.models import (
+    BOT_COMMANDS,
     CALLBACK_RATE_MAX,
     CALLBACK_RATE_MIN,
     CLIENT_ORDER_ID_PATTERN,
+    BotMode,
+    BotStatus,
     OrderState,
     OrderType,
     Side,
     TimeInForce,
 )
+from core.risk_types import SETTING_FIELDS
 
 SYMBOL = Field(pattern=r"^[A-Z0-9]{2,20}$", description="Binance symbol, e.g. BTCUSDT")
 
@@ -190,3 +203,68 @@ class CrucesQuery(Strict):
     )
     since: TimeText | None = TIME
     limit: int = Field(default=100, ge=1, le=1000)
+
+
+# A risk limit as a number (RiskSettings checks its bounds and names the field); null: default.
+RiskNumber = Annotated[StrictInt | StrictFloat, Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY)]
+Riesgo = create_model(
+    "Riesgo",
+    __config__=ConfigDict(extra="forbid", allow_inf_nan=False),
+    **{public: (RiskNumber | None, None) for public in SETTING_FIELDS.values()},  # type: ignore[call-overload]
+)
+# A stop or target as a bot stores it: a fraction or "N atr", at most the column's 20 characters.
+Distance = Fraction | Annotated[StrictStr, Field(min_length=1, max_length=20)] | None
+
+
+class BotIn(Strict):
+    """A new bot: POST /backtest's fields without the dates, plus its name, mode and risk."""
+
+    nombre: StrictStr = Field(min_length=1, max_length=60, pattern=r"\S")
+    symbol: str = SYMBOL
+    interval: str = INTERVAL
+    estrategia: StrictStr = Field(default="sma_cruce", description="see GET /estrategias")
+    params: dict[str, Any] = Field(default_factory=dict)
+    capital: StrictFloat = Field(default=10_000, ge=MIN_CAPITAL, le=MAX_CAPITAL)
+    comision: StrictFloat = Field(default=0.0004, ge=0, le=0.01)
+    comision_maker: StrictFloat | None = Field(default=None, ge=0, le=0.01)
+    slippage: StrictFloat = Field(default=0.0, ge=0, le=500, description="basis points")
+    apalancamiento: StrictFloat = Field(default=1, ge=1, le=125)
+    tamano: StrictFloat = Field(default=1.0, gt=0, le=1)
+    stop_loss: Distance = Field(default=None, description="0.02 or '2atr'")
+    take_profit: Distance = Field(default=None, description="0.04 or '3atr'")
+    funding: StrictFloat | None = Field(default=None, ge=-0.01, le=0.01, description="rate per 8 h")
+    modo: BotMode | None = Field(default=None, description="default: TRADING_MODE")
+    riesgo: Riesgo = Field(default_factory=Riesgo, description="risk limits; null: default")  # type: ignore[valid-type]
+
+
+class PararIn(Strict):
+    cerrar: StrictBool = Field(default=False, description="also close the open position")
+
+
+class BotResumen(BaseModel):
+    id: int
+    nombre: str
+    estado: BotStatus
+    motivo: str
+    symbol: str
+    interval: str
+    estrategia: str
+    modo: BotMode
+    capital: float
+    en_marcha: bool
+    creado: int
+    actualizado: int
+
+
+class BotsPage(BaseModel):
+    bots: list[BotResumen]
+
+
+class BotComando(BaseModel):
+    id: int
+    bot_id: int | None
+    comando: Literal[BOT_COMMANDS]  # type: ignore[valid-type]
+    cerrar: bool
+    creado: int
+    hecho: int | None
+    resultado: str

@@ -446,3 +446,33 @@ class BotTrade:
             exit_reason=self.exit_reason,
             return_pct=self.return_pct,
         )
+
+
+# What a person may ask the running bots (the public JSON words): `matar` is the kill switch.
+BOT_COMMANDS = ("parar", "pausar", "reanudar", "matar")
+
+
+@dataclass(frozen=True, slots=True)
+class BotCommand:
+    """A person's command to the bots, stored until the process hosting them applies it.
+
+    `bot_id` None means every bot (`matar`); `close` also flattens the position when stopping;
+    `done_at` stays None until applied, then `result` says what happened.
+    """
+
+    bot_id: int | None
+    command: str
+    close: bool = False
+    created_at: int = 0
+    done_at: int | None = None
+    result: str = ""
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.command not in BOT_COMMANDS:
+            raise DataError(f"command {self.command!r} is not one of {', '.join(BOT_COMMANDS)}")
+
+    @property
+    def pending(self) -> bool:
+        """Not applied yet."""
+        return self.done_at is None

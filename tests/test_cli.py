@@ -40,9 +40,9 @@ def test_db_upgrade_then_current(tmp_path):
     before = _run("db", "current", env=env)
     assert before.returncode == 0 and "revision none (empty)" in before.stdout
     upgraded = _run("db", "upgrade", env=env)
-    assert upgraded.returncode == 0 and "schema at revision 0003 (head 0003)" in upgraded.stdout
+    assert upgraded.returncode == 0 and "schema at revision 0004 (head 0004)" in upgraded.stdout
     after = _run("db", "current", env=env)
-    assert "revision 0003, up to date" in after.stdout
+    assert "revision 0004, up to date" in after.stdout
     assert (tmp_path / "k.db").is_file()
 
 

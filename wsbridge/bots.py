@@ -34,6 +34,7 @@ from core.signals import LiveSignals
 from estrategias.factory import crear_estrategia
 from indicadores import atr
 from websocket.client import KlineStreamClient
+from wsbridge.bot_commands import apply_commands
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,8 @@ class BotHost:
         self.clock = clock
         self.only = only
         self.running: dict[int, RunningBot] = {}
+        # Held by each step and each command (wsbridge.bot_commands), so they never interleave.
+        self.stepping = asyncio.Lock()
         self.connected = True
         self._rules: dict[str, SymbolRules] = {}
         self.stream = KlineStreamClient(
@@ -196,13 +199,15 @@ class BotHost:
             await self.stream.close()
 
     async def sync(self) -> None:
-        """Start the stored bots that should run and stop those that should not."""
+        """Apply the stored commands, then start the stored bots that should run and stop those
+        that should not."""
+        await self.commands()
         stored = await asyncio.to_thread(self.db.bots.list)
         for row in stored:
             assert row.id is not None
             if self.only is not None and row.id != self.only:
                 continue
-            wanted = row.desired_running or row.id == self.only
+            wanted = row.desired_running
             if wanted and row.id not in self.running and row.status is not BotStatus.ERROR:
                 try:
                     await self.start(row)
@@ -219,6 +224,10 @@ class BotHost:
         if stored.status is BotStatus.STOPPED:
             self.db.bots.update_status(stored.id, BotTrigger.START, "bot", "arranque")
         self.db.bots.update_status(stored.id, BotTrigger.FAIL, "bot", reason, desired_running=False)
+
+    async def commands(self) -> None:
+        """Apply what the web app asked (parar, pausar, reanudar, matar): wsbridge.bot_commands."""
+        await apply_commands(self)
 
     async def start(self, stored: StoredBot) -> RunningBot:
         """Make a stored bot run: strategy, warm-up on stored candles, broker as it was left."""
@@ -297,7 +306,9 @@ class BotHost:
                 continue  # warmed up on it already
             running.bot.connected = self.connected
             try:
-                await asyncio.to_thread(self._step, running, candle)
+                async with self.stepping:
+                    if self.running.get(stored.id or 0) is running:  # not stopped meanwhile
+                        await asyncio.to_thread(self._step, running, candle)
             except Exception as error:  # one bot's failure must not stop the others
                 log.exception("bot %s failed on candle %s", stored.id, candle.open_time)
                 await self._fail(running, error)

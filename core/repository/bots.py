@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from core.errors import BotStateError, DataError, NotFoundError
 from core.fills import check_distance
 from core.models import Bot, BotDecision, BotEvent, BotMode, BotStatus, BotTrade, BotTrigger, Side
+from core.repository.bot_commands import BotCommands
 from core.repository.engine import read_connection, write_transaction
 from core.repository.tables import BotDecisionRow, BotEventRow, BotRow, BotTradeRow
 from core.risk_types import SETTING_FIELDS, RiskSettings
@@ -176,10 +177,11 @@ def _bot_row(connection: Connection, bot_id: int, lock: bool = False) -> Row:
     return row
 
 
-class BotRepository:
+class BotRepository(BotCommands):
     """Create, read, configure and transition bots; store their snapshots, decisions and trades.
 
-    Bots are never deleted: their orders, events and trades keep pointing at them.
+    Bots are never deleted: their orders, events and trades keep pointing at them. The
+    commands for the bot host (add_command, pending_commands, …) come from BotCommands.
     """
 
     def __init__(self, engine: Engine) -> None:

@@ -219,3 +219,17 @@ class BotTradeRow(Base):
     exit_reason: Mapped[str] = mapped_column(String(40))
     return_pct: Mapped[float] = mapped_column(Double)
     open: Mapped[bool] = mapped_column(Boolean)
+
+
+class BotCommandRow(Base):
+    """A person's command to the bots (NULL bot_id: every bot); `done_at` NULL until applied."""
+
+    __tablename__ = "bot_commands"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    bot_id: Mapped[int | None] = mapped_column(ForeignKey("bots.id"), nullable=True)
+    command: Mapped[str] = mapped_column(String(10))
+    close: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    done_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    result: Mapped[str] = mapped_column(Text)

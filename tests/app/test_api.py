@@ -25,7 +25,7 @@ def test_health_and_strategies(client):
         "estado": "ok",
         "mercado": "demo",
         "base_de_datos": "sqlite",
-        "revision": "0003",
+        "revision": "0004",
     }
     names = [s["nombre"] for s in client.get("/estrategias").json["estrategias"]]
     assert names == ["sma_cruce", "rsi_reversion", "macd_tendencia", "ml_predictor"]

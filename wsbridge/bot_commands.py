@@ -1,0 +1,133 @@
+"""The bot host's command step: what the web app stored (POST /bots/<id>/parar, /pausar,
+/reanudar, /kill) applied to the bots, each command marked done with its result.
+
+A bot running in this host moves in memory and its recorder stores the events (so memory and
+database agree); any other bot changes in the database alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from core.broker.paper import Bar
+from core.errors import KryptelionError
+from core.models import BotCommand, BotStatus, BotTrigger
+
+if TYPE_CHECKING:
+    from wsbridge.bots import BotHost, RunningBot
+
+log = logging.getLogger(__name__)
+ACTOR = "api"
+CLOSE_REASON = "parada"  # a position closed because a person stopped the bot
+_MOVES = {
+    "pausar": (BotTrigger.PAUSE, "pausa pedida"),
+    "reanudar": (BotTrigger.RESUME, "reanudación pedida"),
+}
+
+
+async def apply_commands(host: BotHost) -> None:
+    """Apply the pending commands, oldest first. `python run.py bot` (a host with `only`)
+    applies its own bot's commands and leaves the rest, the kill switch included, to the
+    main host."""
+    for command in await asyncio.to_thread(host.db.bots.pending_commands):
+        if host.only is not None and command.bot_id != host.only:
+            continue
+        try:
+            async with host.stepping:  # never in the middle of a bot's step
+                result = await _apply(host, command)
+        except KryptelionError as error:  # an illegal move by now, a vanished bot: say so
+            result = f"rechazado: {error}"
+        except Exception as error:  # one command must not stop the host
+            log.exception("bot command %s failed", command.id)
+            result = f"error: {type(error).__name__}: {error}"
+        assert command.id is not None
+        await asyncio.to_thread(host.db.bots.finish_command, command.id, result[:500])
+
+
+async def _apply(host: BotHost, command: BotCommand) -> str:
+    if command.command == "matar":
+        return await _kill(host)
+    assert command.bot_id is not None
+    if command.command == "parar":
+        return await stop_bot(host, command.bot_id, command.close, "parada pedida")
+    trigger, reason = _MOVES[command.command]
+    running = host.running.get(command.bot_id)
+    if running is not None:
+        await asyncio.to_thread(running.bot.move, trigger, reason, ACTOR)
+        if trigger is BotTrigger.RESUME:  # a paper broker has nothing to reconcile
+            await asyncio.to_thread(running.bot.move, BotTrigger.SYNCED, "reanudado", ACTOR)
+        return running.bot.status.value
+    bot, _ = await asyncio.to_thread(
+        host.db.bots.update_status, command.bot_id, trigger, ACTOR, reason
+    )
+    if trigger is BotTrigger.RESUME:
+        bot, _ = await asyncio.to_thread(
+            host.db.bots.update_status, command.bot_id, BotTrigger.SYNCED, ACTOR, "reanudado"
+        )
+    return bot.status.value
+
+
+async def _kill(host: BotHost) -> str:
+    """Stop every bot that runs or may run, closing the positions of those running here."""
+    results = []
+    for bot in await asyncio.to_thread(host.db.bots.list):
+        assert bot.id is not None
+        if bot.status is BotStatus.STOPPED and not bot.desired_running:
+            continue
+        try:
+            results.append(f"{bot.id}: {await stop_bot(host, bot.id, True, 'matar')}")
+        except KryptelionError as error:  # the others are still stopped
+            results.append(f"{bot.id}: rechazado: {error}")
+    return "; ".join(results) or "ningún bot en marcha"
+
+
+async def stop_bot(host: BotHost, bot_id: int, close: bool, reason: str) -> str:
+    """Stop a bot for good (no longer wanted running), closing its paper position first when
+    `close` and it runs here; returns what happened."""
+    running = host.running.get(bot_id)
+    closed = ""
+    if close and running is not None:
+        closed = await asyncio.to_thread(_flatten, host, running)
+    status = await asyncio.to_thread(_stop_stored, host, bot_id, reason)
+    if running is not None:
+        running.bot.status = status  # the database moved it: `stop` only unsubscribes
+        await host.stop(bot_id)
+        host.publish({"tipo": "bot", "id": bot_id, "estado": status.value, "motivo": reason})
+    elif close:
+        closed = "; posición no cerrada: el bot no corre en este proceso"
+    return f"{status.value}{closed}"
+
+
+def _stop_stored(host: BotHost, bot_id: int, reason: str) -> BotStatus:
+    """STOP (no longer wanted) then FINISHED in the database; a bot still detenido only stops
+    being wanted (its host had not started it yet)."""
+    bots = host.db.bots
+    bot = bots.get(bot_id)
+    if bot.status is BotStatus.STOPPED:
+        bots.set_desired_running(bot_id, False)
+        return bot.status
+    bot, _ = bots.update_status(bot_id, BotTrigger.STOP, ACTOR, reason, desired_running=False)
+    if bot.status is BotStatus.STOPPING:
+        bot, _ = bots.update_status(bot_id, BotTrigger.FINISHED, ACTOR, reason)
+    return bot.status
+
+
+def _flatten(host: BotHost, running: RunningBot) -> str:
+    """Close a running paper bot's open trade at the last stored close of its market, record
+    the close and the broker's snapshot; returns what happened."""
+    stored = running.stored
+    assert stored.id is not None
+    if running.broker.trade is None:
+        return "; sin posición"
+    closes = host.db.candles.read_arrays(stored.symbol, stored.interval, limit=1).close
+    if not len(closes):
+        return "; posición no cerrada: sin precio"
+    price = float(closes[-1])
+    now = int(host.clock() * 1000)
+    closed = running.broker.close_now(Bar(now, price, price, price, price), CLOSE_REASON)
+    assert closed is not None
+    running.recorder._trade(closed)  # stored as any close the bot makes
+    host.db.bots.save_broker_state(stored.id, running.broker.snapshot())
+    return f"; posición cerrada a {closed.exit_price:g}"
