@@ -129,5 +129,5 @@ def _flatten(host: BotHost, running: RunningBot) -> str:
     closed = running.broker.close_now(Bar(now, price, price, price, price), CLOSE_REASON)
     assert closed is not None
     running.recorder._trade(closed)  # stored as any close the bot makes
-    host.db.bots.save_broker_state(stored.id, running.broker.snapshot())
+    host.db.bots.save_broker_state(stored.id, running.snapshot())
     return f"; posición cerrada a {closed.exit_price:g}"

@@ -28,7 +28,7 @@ from core.models import Bot as StoredBot
 from core.models import BotDecision as StoredDecision
 from core.models import BotEvent, BotMode, BotStatus, BotTrade, BotTrigger, Candle, Side
 from core.repository import Database
-from core.risk import RiskSettings
+from core.risk import EquityMarks, RiskSettings
 from core.rules import SymbolRules, parse_rules
 from core.signals import LiveSignals
 from estrategias.factory import crear_estrategia
@@ -139,6 +139,14 @@ class RunningBot:
     bot: Bot
     broker: PaperSimulator
     recorder: DbRecorder
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a restart needs: the broker's state and the bot's equity marks."""
+        state = self.broker.snapshot()
+        marks = self.bot.marks
+        if marks is not None:
+            state["marks"] = [marks.day_start_ms, marks.day_start_equity, marks.peak_equity]
+        return state
 
 
 class BotHost:
@@ -261,6 +269,8 @@ class BotHost:
         saved = self.db.bots.load_broker_state(stored.id)
         if saved is not None:
             broker.restore(saved)
+            if saved.get("marks"):  # the day's start and the peak the loss limits measure from
+                bot.marks = EquityMarks(*saved["marks"])
             open_trades = self.db.bots.trades(stored.id, open=True)
             recorder.open_trade_id = open_trades[-1].id if open_trades else None
         return RunningBot(stored, bot, broker, recorder)
@@ -316,7 +326,7 @@ class BotHost:
     def _step(self, running: RunningBot, candle: Candle) -> None:
         assert running.stored.id is not None
         step = running.bot.on_candle(candle)
-        self.db.bots.save_broker_state(running.stored.id, running.broker.snapshot())
+        self.db.bots.save_broker_state(running.stored.id, running.snapshot())
         self.publish({"tipo": "bot", "id": running.stored.id, "estado": running.bot.status.value,
                       "open_time": candle.open_time, "objetivo": step.target,
                       "equity": step.equity})  # fmt: skip

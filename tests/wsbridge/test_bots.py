@@ -70,6 +70,10 @@ def test_a_paper_bot_on_the_live_stream_equals_the_backtest_of_its_candles(marke
     assert db.bots.get(stored.id).status is BotStatus.TRADING
     state = db.bots.load_broker_state(stored.id)
     live, start = state["bar"] + 1, state["start_time"]
+    day_start_ms, day_start_equity, peak = state["marks"]  # the loss limits survive a restart
+    assert day_start_ms % 86_400_000 == 0 and peak >= day_start_equity > 0
+    rebuilt = host._build(db.bots.get(stored.id))
+    assert rebuilt.bot.marks is not None and rebuilt.bot.marks.peak_equity == peak
     frame = db.candles.read_frame("BTCUSDT", "1m")
     first = int(frame.index[frame["open_time"] == start][0])
     # The host stored its warm-up history from REST (the closed ones of its page: the demo's
