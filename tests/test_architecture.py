@@ -40,7 +40,8 @@ CONFINED = {
 }
 # core's pure modules (ARCHITECTURE.md "Trading and optimisation"); the ones not written yet are
 # skipped. Neither they nor anything of ours they import may reach an I/O library.
-PURE_CORE = ("models", "state", "rules", "costs", "risk", "reconcile", "signals", "intervals")
+# ARCHITECTURE.md also names core/reconcile.py as pure; it joins this list when it is written.
+PURE_CORE = ("models", "state", "rules", "costs", "risk", "signals", "intervals")
 IO_LIBRARIES = {
     "sqlalchemy", "alembic", "psycopg", "psycopg2", "sqlite3", "requests", "httpx", "urllib3",
     "aiohttp", "websockets", "socket", "flask", "binance",
@@ -132,8 +133,7 @@ def test_detector_catches_a_wrong_arrow(tmp_path):
 @pytest.mark.parametrize("module", PURE_CORE)
 def test_pure_core_modules_reach_no_io_library_and_no_strategy(module):
     path = ROOT / "core" / f"{module}.py"
-    if not path.is_file():
-        pytest.skip(f"core/{module}.py does not exist yet")
+    assert path.is_file(), f"core/{module}.py is listed as pure but does not exist"
     wrong = [
         f"{importer} imports {name}"
         for name, importer in _reachable(path).items()

@@ -94,7 +94,8 @@ def test_a_running_paper_bot_follows_commands_from_the_database(market, tmp_path
         try:
             await _drive(db, host, bot.id)
             stopped_at = _bars(db, bot.id)
-            await asyncio.sleep(1.5)  # more than a poll: the host must not start it again
+            for _ in range(2):  # two polls of its own: the host must not start it again
+                await host.sync()
             assert bot.id not in host.running and _bars(db, bot.id) == stopped_at
         finally:
             task.cancel()

@@ -361,15 +361,14 @@ def demo():
 
 
 def _needs(demo, method: str, path: str) -> None:
-    """Skip when the demo exchange does not serve `path` yet (its engine is landing)."""
-    if requests.request(method, demo.rest_url + path, timeout=5).status_code == 404:
-        pytest.skip(f"the demo exchange has no {method} {path} yet")
+    """The demo exchange serves `path` (a route it lost would otherwise fail obscurely)."""
+    status = requests.request(method, demo.rest_url + path, timeout=5).status_code
+    assert status != 404, f"the demo exchange has no {method} {path}"
 
 
 def _fault(demo, path: str, **params) -> None:
     answer = requests.post(f"{demo.rest_url}/_demo/fault/{path}", params=params, timeout=5)
-    if answer.status_code in (404, 400):
-        pytest.skip(f"the demo exchange has no fault {path} {params}")
+    assert answer.status_code == 200, f"the demo exchange refused fault {path} {params}"
 
 
 def _demo_client(demo, **kwargs) -> TradingClient:
