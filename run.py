@@ -216,19 +216,16 @@ def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     from core.exchange.demo import ensure_demo_exchange
-    from core.models import BotMode, BotStatus, BotTrigger
+    from core.models import BotStatus, BotTrigger
     from core.repository import Database
     from wsbridge.bots import BotHost
 
-    if settings.trading_mode != BotMode.PAPER:
-        print("error: only TRADING_MODE=paper bots run from the CLI so far", file=sys.stderr)
-        return 2
     db = Database(settings.database_url)
     ensure_demo_exchange(settings)
     stored = _stored_bot(args, settings, db)
     print(
         f"bot {stored.id} {stored.name!r}: {stored.strategy} on {stored.symbol} "
-        f"{stored.interval}, paper, capital {stored.capital:g} — Ctrl-C to stop",
+        f"{stored.interval}, {stored.mode.value}, capital {stored.capital:g} — Ctrl-C to stop",
         flush=True,
     )
 
@@ -467,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--take-profit", help="fraction (0.04) or ATR multiple (3atr)")
     backtest.add_argument("--funding", type=float, help="constant funding rate per 8 h")
     backtest.add_argument("--db", help=DB_HELP)
-    bot = sub.add_parser("bot", help="run one bot in the foreground (TRADING_MODE=paper)")
+    bot = sub.add_parser("bot", help="run one bot in the foreground (in TRADING_MODE)")
     bot.add_argument("--strategy", required=True, help="a strategy of `backtest --list`")
     bot.add_argument("--symbol", required=True, type=str.upper)
     bot.add_argument("--interval", required=True, type=_interval_arg)

@@ -10,7 +10,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from app import errors
 from app.api import RequestError
-from app.routes import backtest, bots, cruces, health, metrics, ordenes, pages, velas
+from app.routes import backtest, bots, cruces, health, metrics, ordenes, pages, senales, velas
 from app.services import Services
 from config.settings import Settings, load_settings
 from core.repository import Database
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["kryptelion"] = Services(settings=settings, db=db)
     errors.register(app)
-    for module in (health, ordenes, backtest, bots, velas, cruces, metrics, pages):
+    for module in (health, ordenes, backtest, bots, velas, cruces, senales, metrics, pages):
         app.register_blueprint(module.bp)
 
     @app.before_request

@@ -268,3 +268,42 @@ class BotComando(BaseModel):
     creado: int
     hecho: int | None
     resultado: str
+
+
+class BotOrdenesQuery(Strict):
+    limit: int = Field(default=100, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0, le=1_000_000_000)
+
+
+# Candles one GET /senales evaluates at most, so a request's work stays bounded.
+MAX_SIGNAL_CANDLES = 5_000
+
+
+class SenalesQuery(Strict):
+    symbol: str = SYMBOL
+    interval: str = INTERVAL
+    estrategia: str = Field(default="sma_cruce", max_length=60, description="see GET /estrategias")
+    params: str | None = Field(
+        default=None,
+        max_length=2_000,
+        description='the strategy\'s params as a JSON object, e.g. {"rapida":9,"lenta":21}',
+    )
+    limit: int = Field(
+        default=1_000, ge=1, le=MAX_SIGNAL_CANDLES, description="latest stored candles evaluated"
+    )
+
+
+class Senal(BaseModel):
+    open_time: int
+    posicion: float
+    precio: float
+    motivo: str
+
+
+class SenalesPage(BaseModel):
+    symbol: str
+    interval: str
+    estrategia: str
+    params: dict[str, Any]
+    velas: int = Field(description="candles evaluated")
+    senales: list[Senal]

@@ -112,6 +112,23 @@ class Settings:
     def is_demo(self) -> bool:
         return self.market == "demo"
 
+    def trading_refusal(self, mode: str) -> str | None:
+        """Why these settings may not run a bot in `mode` (None: they may). The one rule the
+        API (creating a bot) and the bot host (starting one) both apply: live needs the live
+        confirmation on Binance with keys; testnet trades the testnet or the demo exchange."""
+        if mode == "live" and not (
+            self.live_trading_confirm and self.market == "binance" and self.binance_api_key
+        ):
+            return (
+                "modo live needs the live settings: MARKET=binance, LIVE_TRADING_CONFIRM=yes and "
+                "BINANCE_API_KEY / BINANCE_API_SECRET"
+            )
+        if mode == "testnet" and self.market not in ("testnet", "demo"):
+            return f"modo testnet needs MARKET=testnet or demo, not {self.market}"
+        if mode == "testnet" and self.market == "testnet" and not self.binance_api_key:
+            return "modo testnet on MARKET=testnet needs BINANCE_API_KEY / BINANCE_API_SECRET"
+        return None
+
     def __repr__(self) -> str:
         parts = []
         for f in fields(self):

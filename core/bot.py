@@ -145,6 +145,7 @@ class Bot:
         self.recorder = recorder or NoRecorder()
         self.status = BotStatus.STOPPED
         self.marks: EquityMarks | None = None
+        self.account: AccountView | None = None  # as of the last candle: the limits' usage
         self._history: deque[Candle] = deque(maxlen=HISTORY)
         self.connected = True
 
@@ -168,21 +169,44 @@ class Bot:
         """Leave `sincronizando` once the broker's remote side agrees with the bot's records
         (at once for the paper broker, which has none)."""
         if isinstance(self.broker, SyncingBroker):
-            agreed = self.broker.start() if first else self.broker.reconcile()
-            if not agreed:
-                return
-            reason = "exchange y base de datos coinciden"
+            self._agree(self.broker.start() if first else self.broker.reconcile())
         else:
-            reason = "sin lado remoto (paper)"
-        self.move(BotTrigger.SYNCED, reason)
+            self.move(BotTrigger.SYNCED, "sin lado remoto (paper)")
+
+    def _agree(self, agreed: bool) -> bool:
+        """Follow a reconciliation: agreement ends `sincronizando`; a mismatch sends a trading
+        bot back to it, so nothing new is sent until both sides agree again."""
+        if agreed and self.status is BotStatus.SYNCING:
+            self.move(BotTrigger.SYNCED, "exchange y base de datos coinciden")
+        elif not agreed and self.status in (BotStatus.TRADING, BotStatus.REDUCING):
+            self.move(BotTrigger.RESYNC, "exchange y base de datos difieren")
+        return agreed
+
+    def reconcile(self) -> bool:
+        """Compare the broker's records with its exchange now (the host does it every few
+        seconds); True when they agree, always for a broker with no remote side."""
+        if not isinstance(self.broker, SyncingBroker):
+            return True
+        return self._agree(self.broker.reconcile())
 
     def resume(self, history: Iterable[Candle], status: BotStatus) -> None:
         """Continue a bot that was `status` when its process stopped: warm the strategy up on
-        `history` and carry on in that state (its broker is restored by whoever built it)."""
+        `history` and carry on in that state (its broker is restored by whoever built it); a
+        broker with an exchange starts again and reconciles before anything is sent."""
         candles = list(history)
         self.signals.prime(candles)
         self._history.extend(candles)
         self.status = status
+        if status is BotStatus.STARTING:  # it stopped while starting: the history is loaded
+            self.move(BotTrigger.STARTED, "historia cargada")
+        if isinstance(self.broker, SyncingBroker):
+            self._agree(self.broker.start())
+
+    def warm(self, candles: Iterable[Candle]) -> None:
+        """More history, nothing traded: candles that closed while a new bot was warming up."""
+        candles = list(candles)
+        self.signals.prime(candles)
+        self._history.extend(candles)
 
     @property
     def last_open_time(self) -> int | None:
@@ -200,7 +224,7 @@ class Bot:
         equity = self.broker.equity(candle.close)
         marks = self.marks
         self.marks = marks.update(now, equity) if marks else EquityMarks.start(now, equity)
-        account = self._account(equity, candle.close)
+        account = self.account = self._account(equity, candle.close)
         market = MarketView(self.config.interval, candle.open_time, self.connected, candle.close)
         verdict = check_account(self.config.risk, account, market, now)
         self._follow(verdict)

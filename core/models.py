@@ -153,6 +153,20 @@ class Order:
                 raise _refuse(name, f"{getattr(self, name)!r} is not one of {list(kind)}") from None
         check_order_fields(self)
 
+    def public(self) -> dict[str, object]:
+        """The order under its public (JSON) names, as `/ordenes` and the bridge show it."""
+        return {
+            "id": self.id or 0, "symbol": self.symbol, "lado": self.side, "tipo": self.type,
+            "precio": self.price, "cantidad": self.quantity,
+            "cantidad_ejecutada": self.filled_quantity, "estado": self.state,
+            "creada": self.created_at, "actualizada": self.updated_at,
+            "precio_disparo": self.trigger_price, "tasa_retroceso": self.callback_rate,
+            "precio_activacion": self.activation_price, "solo_reducir": self.reduce_only,
+            "cerrar_posicion": self.close_position, "tiempo_en_vigor": self.time_in_force,
+            "vigencia_hasta": self.good_till_date, "id_cliente": self.client_order_id,
+            "id_exchange": self.exchange_order_id, "id_algo": self.algo_id,
+        }  # fmt: skip
+
 
 # The public (JSON) name of each order field that validation can point at.
 ORDER_FIELDS = {

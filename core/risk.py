@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from core.costs import bracket_index
@@ -74,12 +75,41 @@ def _pct(fraction: float) -> str:
     return f"{fraction * 100:.2f} %"
 
 
+@dataclass(frozen=True, slots=True)
+class AccountUsage:
+    """How much of each account limit is used: the day's loss and the drawdown as fractions
+    (negative for a gain or at the peak), the open positions and their notional in USDT."""
+
+    daily_loss: float
+    drawdown: float
+    positions: int
+    exposure: float
+
+    def public(self) -> dict[str, float | int]:
+        """The usage under its public names (the limits' own words, as `GET /bots/<id>`)."""
+        return {
+            "perdida_diaria": max(self.daily_loss, 0.0), "drawdown": max(self.drawdown, 0.0),
+            "posiciones": self.positions, "exposicion": self.exposure,
+        }  # fmt: skip
+
+
+def account_usage(account: AccountView) -> AccountUsage:
+    start, peak, equity = account.day_start_equity, account.peak_equity, account.equity
+    return AccountUsage(
+        (start - equity) / start if start > 0 else 0.0,
+        (peak - equity) / peak if peak > 0 else 0.0,
+        sum(1 for p in account.positions if p.quantity > 0),
+        sum(p.notional for p in account.positions),
+    )
+
+
 def _loss_reasons(settings: RiskSettings, account: AccountView) -> list[RiskReason]:
     """The breakers that pause: the day's loss and the drawdown from the peak."""
     reasons = []
     start, peak, equity = account.day_start_equity, account.peak_equity, account.equity
+    used = account_usage(account)
     if settings.max_daily_loss is not None and start > 0:
-        loss = (start - equity) / start
+        loss = used.daily_loss
         if loss >= settings.max_daily_loss - _EPS:
             message = (
                 f"Pérdida diaria de {start - equity:.2f} USDT ({_pct(loss)} del capital a las "
@@ -92,7 +122,7 @@ def _loss_reasons(settings: RiskSettings, account: AccountView) -> list[RiskReas
             }
             reasons.append(RiskReason("perdida_diaria", message, {**values, "capital_dia": start}))
     if settings.max_drawdown is not None and peak > 0:
-        drawdown = (peak - equity) / peak
+        drawdown = used.drawdown
         if drawdown >= settings.max_drawdown - _EPS:
             message = (
                 f"Drawdown de {_pct(drawdown)} desde el máximo de {peak:.2f} USDT: alcanza el "
@@ -106,12 +136,13 @@ def _loss_reasons(settings: RiskSettings, account: AccountView) -> list[RiskReas
 def _exposure_reasons(settings: RiskSettings, account: AccountView) -> list[RiskReason]:
     """Positions or exposure above their limit (adopted positions, a rising mark price)."""
     reasons = []
-    count = sum(1 for p in account.positions if p.quantity > 0)
+    used = account_usage(account)
+    count = used.positions
     if settings.max_open_positions is not None and count > settings.max_open_positions:
         message = f"{count} posiciones abiertas superan el máximo de {settings.max_open_positions}"
         values = {"posiciones": count, "limite": settings.max_open_positions}
         reasons.append(RiskReason("max_posiciones", message, values))
-    exposure = sum(p.notional for p in account.positions)
+    exposure = used.exposure
     if settings.max_exposure is not None and exposure > settings.max_exposure * (1 + _EPS):
         message = (
             f"Exposición de {exposure:.2f} USDT supera el máximo de {settings.max_exposure:.2f}"
@@ -121,6 +152,13 @@ def _exposure_reasons(settings: RiskSettings, account: AccountView) -> list[Risk
     return reasons
 
 
+def is_stale(settings: RiskSettings, interval: str, open_time: int | None, now_ms: int) -> bool:
+    """Whether a last closed candle opened at `open_time` is stale at `now_ms`: older than two
+    intervals plus the grace a closed kline takes to arrive."""
+    limit = 2 * interval_ms(interval) + settings.stale_grace_ms
+    return open_time is None or now_ms - open_time > limit
+
+
 def _feed_reasons(settings: RiskSettings, market: MarketView, now_ms: int) -> list[RiskReason]:
     """The stale-data guard: a reconnecting stream, or a last closed candle over two intervals
     old (plus the grace a closed kline takes to arrive)."""
@@ -128,7 +166,7 @@ def _feed_reasons(settings: RiskSettings, market: MarketView, now_ms: int) -> li
         return [RiskReason("mercado_desconectado", "El stream de mercado se está reconectando")]
     limit = 2 * interval_ms(market.interval) + settings.stale_grace_ms
     last = market.last_closed_open_time
-    if last is None or now_ms - last > limit:
+    if is_stale(settings, market.interval, last, now_ms):
         age = None if last is None else now_ms - last
         message = (
             "Sin velas cerradas todavía"

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from core.broker.exchange import ExchangeBroker
 from core.broker.paper import Bar
 from core.errors import KryptelionError
 from core.models import BotCommand, BotStatus, BotTrigger
@@ -56,7 +58,9 @@ async def _apply(host: BotHost, command: BotCommand) -> str:
     running = host.running.get(command.bot_id)
     if running is not None:
         await asyncio.to_thread(running.bot.move, trigger, reason, ACTOR)
-        if trigger is BotTrigger.RESUME:  # a paper broker has nothing to reconcile
+        if trigger is BotTrigger.RESUME and isinstance(running.broker, ExchangeBroker):
+            await asyncio.to_thread(running.bot.reconcile)  # sincronizando until they agree
+        elif trigger is BotTrigger.RESUME:  # a paper broker has nothing to reconcile
             await asyncio.to_thread(running.bot.move, BotTrigger.SYNCED, "reanudado", ACTOR)
         return running.bot.status.value
     bot, _ = await asyncio.to_thread(
@@ -70,9 +74,11 @@ async def _apply(host: BotHost, command: BotCommand) -> str:
 
 
 async def _kill(host: BotHost) -> str:
-    """Stop every bot that runs or may run, closing the positions of those running here."""
+    """Stop every bot that runs or may run, closing the positions of those running here; then,
+    when this host trades an exchange account, cancel and close whatever is left on it."""
     results = []
-    for bot in await asyncio.to_thread(host.db.bots.list):
+    bots = await asyncio.to_thread(host.db.bots.list)
+    for bot in bots:
         assert bot.id is not None
         if bot.status is BotStatus.STOPPED and not bot.desired_running:
             continue
@@ -80,6 +86,8 @@ async def _kill(host: BotHost) -> str:
             results.append(f"{bot.id}: {await stop_bot(host, bot.id, True, 'matar')}")
         except KryptelionError as error:  # the others are still stopped
             results.append(f"{bot.id}: rechazado: {error}")
+    if host.account is not None:
+        results += await asyncio.to_thread(host.account.flatten_all)
     return "; ".join(results) or "ningún bot en marcha"
 
 
@@ -115,10 +123,18 @@ def _stop_stored(host: BotHost, bot_id: int, reason: str) -> BotStatus:
 
 
 def _flatten(host: BotHost, running: RunningBot) -> str:
-    """Close a running paper bot's open trade at the last stored close of its market, record
-    the close and the broker's snapshot; returns what happened."""
+    """Close a running bot's open trade — a paper one at the last stored close of its market,
+    an exchange one by its kill switch (orders cancelled, position closed reduce-only) —,
+    record the close and the broker's snapshot; returns what happened."""
     stored = running.stored
     assert stored.id is not None
+    if isinstance(running.broker, ExchangeBroker):
+        ended = running.broker.kill()
+        for trade in ended:
+            running.recorder.trade(trade if trade.is_open else replace(trade, reason=CLOSE_REASON))
+        host.db.bots.save_broker_state(stored.id, running.snapshot())
+        exits = [t.exit_price for t in ended if not t.is_open]
+        return f"; posición cerrada a {exits[-1]:g}" if exits else "; sin posición"
     if running.broker.trade is None:
         return "; sin posición"
     closes = host.db.candles.read_arrays(stored.symbol, stored.interval, limit=1).close
@@ -128,6 +144,6 @@ def _flatten(host: BotHost, running: RunningBot) -> str:
     now = int(host.clock() * 1000)
     closed = running.broker.close_now(Bar(now, price, price, price, price), CLOSE_REASON)
     assert closed is not None
-    running.recorder._trade(closed)  # stored as any close the bot makes
+    running.recorder.trade(closed)  # stored as any close the bot makes
     host.db.bots.save_broker_state(stored.id, running.snapshot())
     return f"; posición cerrada a {closed.exit_price:g}"

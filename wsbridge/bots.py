@@ -18,23 +18,26 @@ from typing import Any
 
 from config.settings import Settings
 from core.bot import Bot, BotConfig, BotStep
+from core.broker.exchange import ExchangeBroker
 from core.broker.paper import PaperSimulator, PaperTrade
 from core.errors import DataError
 from core.exchange.klines import frame_candles, klines_to_frame
-from core.exchange.limits import MAX_KLINES
+from core.exchange.limits import KLINE_PUSH_S, MAX_KLINES
 from core.exchange.rest import BinanceRest
 from core.fills import ATR_PERIOD, Costs
+from core.intervals import interval_ms
 from core.models import Bot as StoredBot
 from core.models import BotDecision as StoredDecision
 from core.models import BotEvent, BotMode, BotStatus, BotTrade, BotTrigger, Candle, Side
 from core.repository import Database
-from core.risk import EquityMarks, RiskSettings
+from core.risk import EquityMarks, RiskSettings, account_usage
 from core.rules import SymbolRules, parse_rules
 from core.signals import LiveSignals
 from estrategias.factory import crear_estrategia
 from indicadores import atr
 from websocket.client import KlineStreamClient
 from wsbridge.bot_commands import apply_commands
+from wsbridge.exchange_bots import RECONCILE_S, ExchangeAccount
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +50,9 @@ def _atr(high, low, close):  # type: ignore[no-untyped-def]
     return atr(high, low, close, ATR_PERIOD)
 
 
-def bot_config(stored: StoredBot) -> BotConfig:
-    """The core configuration of a stored bot."""
+def bot_config(stored: StoredBot, speed: float = 1.0) -> BotConfig:
+    """The core configuration of a stored bot on a market running `speed` times the wall clock:
+    the stale-data grace is delivery latency, wall time, so it is that much market time."""
     costs = Costs(
         taker_fee=stored.taker_fee,
         maker_fee=stored.taker_fee if stored.maker_fee is None else stored.maker_fee,
@@ -56,10 +60,11 @@ def bot_config(stored: StoredBot) -> BotConfig:
         leverage=stored.leverage,
         size=stored.size,
     )
+    risk = RiskSettings(**_limits(stored))
+    risk = replace(risk, stale_grace_ms=int(risk.stale_grace_ms * speed))
     return BotConfig(
         stored.name, stored.symbol, stored.interval, stored.strategy, stored.capital, costs,
-        _distance(stored.stop_loss), _distance(stored.take_profit),
-        RiskSettings(**_limits(stored)),
+        _distance(stored.stop_loss), _distance(stored.take_profit), risk,
     )  # fmt: skip
 
 
@@ -102,9 +107,9 @@ class DbRecorder:
             )
             self.last_target = step.target
         for trade in step.trades:
-            self._trade(trade)
+            self.trade(trade)
 
-    def _trade(self, trade: PaperTrade) -> None:
+    def trade(self, trade: PaperTrade) -> None:
         row = BotTrade(
             self.bot_id, Side.BUY if trade.side > 0 else Side.SELL, trade.entry_time,
             trade.entry_price, trade.quantity,
@@ -129,6 +134,33 @@ class DbRecorder:
         self.publish(message)
 
 
+class MarketClock:
+    """The market's time (epoch seconds): the exchange's server time, run on at the market's
+    speed between readings — the demo exchange's clock runs DEMO_SPEED times the wall's — so
+    the stale-data guard, the day boundary of the loss limit and cooldowns follow the clock of
+    the candles, not this machine's."""
+
+    def __init__(
+        self,
+        read_ms: Callable[[], int],
+        speed: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.read_ms, self.speed, self.monotonic = read_ms, speed, monotonic
+        self._anchor: tuple[float, float] | None = None
+
+    def sync(self) -> None:
+        """Read the server time again (a blocking REST call)."""
+        self._anchor = (self.read_ms() / 1000, self.monotonic())
+
+    def __call__(self) -> float:
+        if self._anchor is None:
+            self.sync()
+        assert self._anchor is not None
+        server, at = self._anchor
+        return server + (self.monotonic() - at) * self.speed
+
+
 def _finite(value: float) -> float | None:
     return value if value not in (float("inf"), float("-inf")) and value == value else None
 
@@ -137,15 +169,24 @@ def _finite(value: float) -> float | None:
 class RunningBot:
     stored: StoredBot
     bot: Bot
-    broker: PaperSimulator
+    broker: PaperSimulator | ExchangeBroker
     recorder: DbRecorder
+    # A new bot (not a resumed one) until its first candle closes live: the stream's replay of
+    # what closed while it warmed up is more history, so it starts on a fresh candle as the
+    # backtest from that candle does. A resumed bot trades what it missed (exits matter).
+    catching_up: bool = False
 
     def snapshot(self) -> dict[str, Any]:
-        """What a restart needs: the broker's state and the bot's equity marks."""
+        """What a restart needs — the broker's state and the bot's equity marks — and what the
+        API shows of the last step: the equity and how much of each account limit is used."""
         state = self.broker.snapshot()
         marks = self.bot.marks
         if marks is not None:
             state["marks"] = [marks.day_start_ms, marks.day_start_equity, marks.peak_equity]
+        account = self.bot.account
+        if account is not None:
+            state["equity"] = account.equity
+            state["uso_riesgo"] = account_usage(account).public()
         return state
 
 
@@ -157,17 +198,22 @@ class BotHost:
         settings: Settings,
         db: Database,
         publish: Publish | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         only: int | None = None,
     ) -> None:
         """`publish` gets the browser messages (the bridge's broadcast); `only` limits the host
-        to one stored bot (`python run.py bot`)."""
+        to one stored bot (`python run.py bot`); `clock` (epoch seconds) is the market's
+        (MarketClock) unless a test injects one."""
         self.settings, self.db = settings, db
         self._publish = publish
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.clock = clock
+        self.speed = settings.demo_speed if settings.is_demo else 1.0
+        rest = BinanceRest(settings.binance_rest_url)
+        self.market_clock = MarketClock(rest.server_time, self.speed) if clock is None else None
+        self.clock: Callable[[], float] = clock or self.market_clock  # type: ignore[assignment]
         self.only = only
         self.running: dict[int, RunningBot] = {}
+        self.account: ExchangeAccount | None = None  # opened by the first exchange bot
         # Held by each step and each command (wsbridge.bot_commands), so they never interleave.
         self.stepping = asyncio.Lock()
         self.connected = True
@@ -197,14 +243,44 @@ class BotHost:
     async def run(self) -> None:
         """Serve until cancelled: the market stream and the database poll."""
         self._loop = asyncio.get_running_loop()
+        if self.market_clock is not None:
+            await asyncio.to_thread(self.market_clock.sync)
         stream = asyncio.ensure_future(self.stream.run())
+        reconciled = time.monotonic()
         try:
             while True:
                 await self.sync()
+                if time.monotonic() - reconciled >= RECONCILE_S:
+                    if self.market_clock is not None:
+                        await asyncio.to_thread(self.market_clock.sync)
+                    await self.reconcile()
+                    reconciled = time.monotonic()
                 await asyncio.sleep(POLL_S)
         finally:
             stream.cancel()
             await self.stream.close()
+            if self.account is not None:
+                await self.account.close()
+
+    async def reconcile(self) -> None:
+        """Every exchange bot against its exchange (between steps): a mismatch sends a bot
+        back to sincronizando until both sides agree."""
+        for running in list(self.running.values()):
+            if not isinstance(running.broker, ExchangeBroker):
+                continue
+            try:
+                async with self.stepping:
+                    if self.running.get(running.stored.id or 0) is running:
+                        await asyncio.to_thread(self._reconcile, running)
+            except Exception as error:  # the exchange is unreachable: said, retried next time
+                log.warning("bot %s cannot reconcile: %s", running.stored.id, error)
+
+    def _reconcile(self, running: RunningBot) -> None:
+        assert running.stored.id is not None and isinstance(running.broker, ExchangeBroker)
+        running.bot.reconcile()
+        for trade in running.broker.book.drain():  # closes the stream or reconcile found
+            running.recorder.trade(trade)
+        self.db.bots.save_broker_state(running.stored.id, running.snapshot())
 
     async def sync(self) -> None:
         """Apply the stored commands, then start the stored bots that should run and stop those
@@ -238,11 +314,23 @@ class BotHost:
         await apply_commands(self)
 
     async def start(self, stored: StoredBot) -> RunningBot:
-        """Make a stored bot run: strategy, warm-up on stored candles, broker as it was left."""
-        if stored.mode is not BotMode.PAPER:
-            raise DataError(f"modo {stored.mode.value}: only paper bots run in this version")
+        """Make a stored bot run: strategy, warm-up on stored candles, broker as it was left
+        (an exchange bot reconciles with its exchange before it may send anything)."""
+        refusal = self.settings.trading_refusal(stored.mode.value)
+        if refusal is not None:
+            raise DataError(refusal)
         assert stored.id is not None
-        running = await asyncio.to_thread(self._build, stored)
+        if stored.mode is not BotMode.PAPER and self.account is None:
+            self.account = await asyncio.to_thread(ExchangeAccount, self.settings)
+        try:
+            running = await asyncio.to_thread(self._build, stored)
+        except Exception:
+            if self.account is not None:
+                self.account.forget(stored.id)
+            raise
+        if isinstance(running.broker, ExchangeBroker):
+            assert self.account is not None
+            self.account.follow(stored.id, running.broker)
         self.running[stored.id] = running
         after = running.bot.last_open_time
         await self.stream.subscribe(stored.symbol, stored.interval, after=after)
@@ -252,12 +340,10 @@ class BotHost:
 
     def _build(self, stored: StoredBot) -> RunningBot:
         assert stored.id is not None
-        config = bot_config(stored)
+        config = bot_config(stored, self.speed)
         strategy = crear_estrategia(stored.strategy, **stored.params)
         signals = LiveSignals(stored.symbol, stored.interval, [strategy])
-        broker = PaperSimulator(
-            config.capital, config.costs, config.stop_fraction, config.take_fraction
-        )
+        broker = self._broker(stored, config)
         recorder = DbRecorder(self.db, stored.id, self.publish)
         bot = Bot(config, signals, broker, self.rules(stored.symbol), self._now_ms, recorder,
                   atr=_atr)  # fmt: skip
@@ -265,7 +351,6 @@ class BotHost:
         self._top_up(stored.symbol, stored.interval, needed)
         frame = self.db.candles.read_frame(stored.symbol, stored.interval, limit=needed)
         history = frame_candles(frame, stored.symbol, stored.interval)
-        self._warm(bot, history, stored.status)
         saved = self.db.bots.load_broker_state(stored.id)
         if saved is not None:
             broker.restore(saved)
@@ -273,7 +358,25 @@ class BotHost:
                 bot.marks = EquityMarks(*saved["marks"])
             open_trades = self.db.bots.trades(stored.id, open=True)
             recorder.open_trade_id = open_trades[-1].id if open_trades else None
-        return RunningBot(stored, bot, broker, recorder)
+        self._warm(bot, history, stored.status)  # an exchange bot reconciles here
+        fresh = stored.status in (BotStatus.STOPPED, BotStatus.ERROR)
+        running = RunningBot(stored, bot, broker, recorder, catching_up=fresh)
+        if isinstance(broker, ExchangeBroker):
+            for trade in broker.book.drain():  # what reconciling found (an adopted position)
+                recorder.trade(trade)
+            self.db.bots.save_broker_state(stored.id, running.snapshot())
+        return running
+
+    def _broker(self, stored: StoredBot, config: BotConfig) -> PaperSimulator | ExchangeBroker:
+        if stored.mode is BotMode.PAPER:
+            return PaperSimulator(
+                config.capital, config.costs, config.stop_fraction, config.take_fraction
+            )
+        assert self.account is not None
+        return self.account.broker(
+            self.db, stored, config.costs, config.stop_fraction, config.take_fraction,
+            lambda: self.rules(stored.symbol), self.publish,
+        )  # fmt: skip
 
     def _top_up(self, symbol: str, interval: str, needed: int) -> None:
         """Store the latest closed candles from REST, so a bot warms up on recent history even
@@ -295,6 +398,8 @@ class BotHost:
         running = self.running.pop(bot_id, None)
         if running is None:
             return
+        if self.account is not None:
+            self.account.forget(bot_id)
         if running.bot.status not in (BotStatus.STOPPED, BotStatus.STOPPING):
             await asyncio.to_thread(running.bot.move, BotTrigger.STOP, "parada pedida", "api")
             await asyncio.to_thread(running.bot.move, BotTrigger.FINISHED, "parada", "api")
@@ -314,6 +419,8 @@ class BotHost:
             last = running.bot.last_open_time
             if last is not None and candle.open_time <= last:
                 continue  # warmed up on it already
+            if running.catching_up and await asyncio.to_thread(self._history, running, candle):
+                continue
             running.bot.connected = self.connected
             try:
                 async with self.stepping:
@@ -322,6 +429,18 @@ class BotHost:
             except Exception as error:  # one bot's failure must not stop the others
                 log.exception("bot %s failed on candle %s", stored.id, candle.open_time)
                 await self._fail(running, error)
+
+    def _history(self, running: RunningBot, candle: Candle) -> bool:
+        """Warm a catching-up bot on `candle` when it arrives too late to trade as the backtest
+        does — over half an interval after its close, or two of the stream's pushes when the
+        demo runs so fast that they take longer (True); else the bot trades from it on."""
+        step = interval_ms(candle.interval)
+        push_ms = 2 * KLINE_PUSH_S * 1000 * self.speed  # market time: the demo may run faster
+        if self._now_ms() > candle.open_time + step + max(step / 2, push_ms):
+            running.bot.warm([candle])
+            return True
+        running.catching_up = False
+        return False
 
     def _step(self, running: RunningBot, candle: Candle) -> None:
         assert running.stored.id is not None
@@ -335,6 +454,8 @@ class BotHost:
         """Move a failed bot to `error` (a person looks, then restarts it) and drop it."""
         assert running.stored.id is not None
         self.running.pop(running.stored.id, None)
+        if self.account is not None:
+            self.account.forget(running.stored.id)
         reason = f"{type(error).__name__}: {error}"[:500]
         await asyncio.to_thread(running.bot.move, BotTrigger.FAIL, reason, "bot")
 

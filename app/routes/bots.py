@@ -1,14 +1,25 @@
-"""/bots and /kill: create, list and read bots; stop, pause and resume them through commands that
-the process hosting the bots applies (wsbridge.bots), so a request never drives a bot itself."""
+"""/bots and /kill: create, list and read bots (their trades, events and orders); stop, pause and
+resume them through commands that the process hosting the bots applies (wsbridge.bots), so a
+request never drives a bot itself."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from flask import Blueprint, request
 
 from app.api import RequestError, operation, parse_body
-from app.schemas import BotComando, BotIn, BotResumen, BotsPage, PararIn
+from app.routes.ordenes import order_json
+from app.schemas import (
+    BotComando,
+    BotIn,
+    BotOrdenesQuery,
+    BotResumen,
+    BotsPage,
+    OrdenesPage,
+    PararIn,
+)
 from app.services import Services, services
 from core.broker.paper import PaperSimulator
 from core.errors import BotStateError, DataError, NotFoundError, StrategyError
@@ -17,6 +28,7 @@ from core.models import Bot, BotCommand, BotEvent, BotMode, BotStatus, BotTrade,
 from core.repository import Database
 from core.risk_types import SETTING_FIELDS, RiskSettings
 from core.state import bot_state
+from estrategias.base import Strategy
 from estrategias.factory import crear_estrategia
 
 bp = Blueprint("bots", __name__)
@@ -30,15 +42,20 @@ def _invalid(field: str, error: Exception) -> RequestError:
     return RequestError(422, f"{field}: {error}", {field: str(error)})
 
 
-def _strategy(body: BotIn) -> tuple[str, dict[str, Any]]:
-    """The registered strategy's name and full params; 422 naming `estrategia` (with the
-    registry's suggestion) or the first param its message names."""
+def build_strategy(name: str, params: dict[str, Any]) -> Strategy:
+    """The registered strategy with `params`; 422 naming `estrategia` (with the registry's
+    suggestion) or the first param its message names (shared by /bots and /senales)."""
     try:
-        strategy = crear_estrategia(body.estrategia, **body.params)
+        return crear_estrategia(name, **params)
     except (StrategyError, DataError, TypeError) as error:
         text = str(error)
-        named = [f"params.{p}" for p in body.params if text.startswith(p) or f"'{p}'" in text]
+        named = [f"params.{p}" for p in params if text.startswith(p) or f"'{p}'" in text]
         raise _invalid((named or ["estrategia"])[0], error) from None
+
+
+def _strategy(body: BotIn) -> tuple[str, dict[str, Any]]:
+    """The registered strategy's name and full params."""
+    strategy = build_strategy(body.estrategia, body.params)
     return strategy.name, dict(strategy.p)
 
 
@@ -56,26 +73,12 @@ def _risk(body: BotIn) -> dict[str, object]:
 
 
 def _mode(svc: Services, modo: BotMode | None) -> BotMode:
-    """The bot's mode (default TRADING_MODE); 409 when these settings cannot trade in it."""
-    settings = svc.settings
-    mode = BotMode(modo or settings.trading_mode)
-    if mode is BotMode.LIVE and not (
-        settings.live_trading_confirm
-        and settings.market == "binance"
-        and settings.binance_api_key.reveal()
-    ):
-        raise RequestError(
-            409,
-            "modo live needs the live settings: MARKET=binance, LIVE_TRADING_CONFIRM=yes and "
-            "BINANCE_API_KEY / BINANCE_API_SECRET",
-            {"modo": "live trading is not confirmed in the settings"},
-        )
-    if mode is BotMode.TESTNET and settings.market not in ("testnet", "demo"):
-        raise RequestError(
-            409,
-            f"modo testnet needs MARKET=testnet or demo, not {settings.market}",
-            {"modo": f"MARKET is {settings.market}"},
-        )
+    """The bot's mode (default TRADING_MODE); 409 when these settings cannot trade in it
+    (Settings.trading_refusal: the rule the bot host applies too)."""
+    mode = BotMode(modo or svc.settings.trading_mode)
+    refusal = svc.settings.trading_refusal(mode.value)
+    if refusal is not None:
+        raise RequestError(409, refusal, {"modo": refusal})
     return mode
 
 
@@ -162,26 +165,71 @@ def command_json(command: BotCommand) -> dict[str, Any]:
     ).model_dump(mode="json")  # fmt: skip
 
 
-def _equity(db: Database, bot: Bot) -> float | None:
-    """A paper bot's equity at the last stored close of its market (its broker snapshot marked
-    to that price); None before its first step or for other modes."""
-    state = db.bots.load_broker_state(bot.id or 0) if bot.mode is BotMode.PAPER else None
-    closes = db.candles.read_arrays(bot.symbol, bot.interval, limit=1).close
-    if state is None or not len(closes):
+def _paper_broker(bot: Bot, state: dict[str, Any] | None) -> PaperSimulator | None:
+    """A paper bot's broker restored from its snapshot; None before its first step or for
+    other modes."""
+    if state is None or bot.mode is not BotMode.PAPER:
         return None
     maker = bot.taker_fee if bot.maker_fee is None else bot.maker_fee
     costs = Costs(bot.taker_fee, maker, bot.slippage_bps, bot.leverage, bot.size)
     simulator = PaperSimulator(bot.capital, costs)
     simulator.restore(state)
-    return float(simulator.equity(float(closes[-1])))
+    return simulator
+
+
+def _finite(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _equity(
+    db: Database, bot: Bot, state: dict[str, Any] | None, broker: PaperSimulator | None
+) -> float | None:
+    """A paper bot's equity at the last stored close of its market (its snapshot marked to that
+    price, as the backtester would); another mode's is what its host stored under "equity"."""
+    if bot.mode is not BotMode.PAPER:
+        return _finite((state or {}).get("equity"))
+    closes = db.candles.read_arrays(bot.symbol, bot.interval, limit=1).close
+    if broker is None or not len(closes):
+        return None
+    return float(broker.equity(float(closes[-1])))
+
+
+def _protection(state: dict[str, Any] | None, broker: PaperSimulator | None) -> dict | None:
+    """The open trade's stop and target prices (null when unset), so a page can draw them
+    without waiting for the next `posicion` message: a paper bot's from its restored broker,
+    an exchange bot's from the trade book its host stored; None without an open trade."""
+    if broker is not None:
+        trade = broker.trade
+        return (
+            None
+            if trade is None
+            else {"stop": _finite(trade.stop), "objetivo": _finite(trade.take)}
+        )
+    book = (state or {}).get("book") or {}
+    trade_state = book.get("trade")
+    if not isinstance(trade_state, dict):
+        return None
+    return {"stop": _finite(trade_state.get("stop")), "objetivo": _finite(trade_state.get("take"))}
+
+
+def _risk_usage(state: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the host measured against the limits (perdida_diaria, drawdown, posiciones,
+    exposicion), stored with the broker snapshot; None until it stores one."""
+    usage = (state or {}).get("uso_riesgo")
+    return usage if isinstance(usage, dict) else None
 
 
 def bot_detail(db: Database, bot_id: int) -> dict[str, Any]:
-    """GET /bots/<id>: state, configuration, open position, closed PnL, latest decisions."""
+    """GET /bots/<id>: state, configuration, open position, closed PnL, risk usage, latest
+    decisions."""
     bot = db.bots.get(bot_id)
     trades = db.bots.trades(bot_id)
     closed = [t for t in trades if not t.open]
     position = next((t for t in reversed(trades) if t.open), None)
+    state = db.bots.load_broker_state(bot_id)
+    broker = _paper_broker(bot, state)
     config = {
         "params": bot.params, "comision": bot.taker_fee, "comision_maker": bot.maker_fee,
         "slippage": bot.slippage_bps, "apalancamiento": bot.leverage, "tamano": bot.size,
@@ -195,9 +243,11 @@ def bot_detail(db: Database, bot_id: int) -> dict[str, Any]:
     return bot_json(bot) | {
         "config": config,
         "posicion": None if position is None else trade_json(position),
+        "proteccion": None if position is None else _protection(state, broker),
         "pnl_cerrado": sum(t.pnl for t in closed),
         "operaciones_cerradas": len(closed),
-        "equity": _equity(db, bot),
+        "equity": _equity(db, bot, state, broker),
+        "riesgo_uso": _risk_usage(state),
         "decisiones": decisions,
         "eventos": len(db.bots.events(bot_id)),
     }
@@ -252,6 +302,22 @@ def get_bot(bot_id: int):  # type: ignore[no-untyped-def]
 @operation(bp, "/bots/<int:bot_id>/operaciones", "GET", "A bot's trades, open ones included")
 def bot_trades(bot_id: int):  # type: ignore[no-untyped-def]
     return {"operaciones": [trade_json(t) for t in services().db.bots.trades(bot_id)]}
+
+
+@operation(
+    bp, "/bots/<int:bot_id>/ordenes", "GET", "A bot's orders, newest first",
+    query=BotOrdenesQuery, response=OrdenesPage, statuses=(400,),
+)  # fmt: skip
+def bot_orders(bot_id: int, query: BotOrdenesQuery):  # type: ignore[no-untyped-def]
+    db = services().db
+    db.bots.get(bot_id)  # 404 for an unknown bot, not an empty page
+    orders = db.orders.find(bot_id=bot_id, limit=query.limit, offset=query.offset)
+    return {
+        "ordenes": [order_json(o) for o in orders],
+        "total": db.orders.count(bot_id=bot_id),
+        "limit": query.limit,
+        "offset": query.offset,
+    }
 
 
 @operation(bp, "/bots/<int:bot_id>/eventos", "GET", "A bot's state transitions")

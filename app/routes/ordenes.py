@@ -17,16 +17,7 @@ ACTOR = "api"
 
 
 def order_json(order: Order) -> dict:
-    return Orden(
-        id=order.id or 0, symbol=order.symbol, lado=order.side, tipo=order.type,
-        precio=order.price, cantidad=order.quantity, cantidad_ejecutada=order.filled_quantity,
-        estado=order.state, creada=order.created_at, actualizada=order.updated_at,
-        precio_disparo=order.trigger_price, tasa_retroceso=order.callback_rate,
-        precio_activacion=order.activation_price, solo_reducir=order.reduce_only,
-        cerrar_posicion=order.close_position, tiempo_en_vigor=order.time_in_force,
-        vigencia_hasta=order.good_till_date, id_cliente=order.client_order_id,
-        id_exchange=order.exchange_order_id, id_algo=order.algo_id,
-    ).model_dump(mode="json")  # fmt: skip
+    return Orden(**order.public()).model_dump(mode="json")  # type: ignore[arg-type]
 
 
 def order_from(body: OrdenIn) -> Order:

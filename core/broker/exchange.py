@@ -12,8 +12,10 @@ each order is settled once, by its order id.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +53,7 @@ ALGO_STATES = {
     AlgoStatus.CANCELED: OrderState.CANCELED, AlgoStatus.EXPIRED: OrderState.EXPIRED,
     AlgoStatus.REJECTED: OrderState.REJECTED,
 }  # fmt: skip
+SETTLED_KEPT = 200  # settled order ids a snapshot keeps: a redelivered fill is booked once
 StreamItem = AccountSnapshot | OrderUpdate | AccountUpdate | AlgoUpdate
 
 
@@ -67,6 +70,22 @@ class ExchangeBroker(ExchangeOrders):
     def side(self) -> float:
         """The open trade's side, 0 when flat."""
         return self.book.trade.side if self.book.trade else 0.0
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a restart needs beside the exchange and the stored intents (JSON-ready)."""
+        with self._lock:
+            return {
+                "book": self.book.snapshot(), "entry_candle": self.entry_candle,
+                "held": self._held, "settled": sorted(self._settled)[-SETTLED_KEPT:],
+            }  # fmt: skip
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from `snapshot()`'s output; `start` then reconciles it with the exchange."""
+        with self._lock:
+            self.book.restore(state["book"])
+            self.entry_candle = state["entry_candle"]
+            self._held = float(state["held"])
+            self._settled = {int(order_id) for order_id in state["settled"]}
 
     def start(self) -> bool:
         """Leverage, ISOLATED margin, the rules, then reconcile; True when both sides agree."""
@@ -99,7 +118,7 @@ class ExchangeBroker(ExchangeOrders):
             if target != self._held or (target == 0 and self.amount):
                 self._trade_to(target, bar)
                 self._held = target
-            self.verify()
+            self.verify(refresh=False)  # every path above left the position fresh
             return self.book.drain()
 
     def _trade_to(self, target: float, bar: Bar) -> None:
@@ -155,7 +174,7 @@ class ExchangeBroker(ExchangeOrders):
         pending intents resolved by their client id, this bot's unknown orders adopted, other
         orders reported as external, fills the stream missed booked. True when both agree."""
         with self._lock:
-            snap = snapshot if snapshot is not None else self.client.snapshot()
+            snap = snapshot if snapshot is not None else self.client.snapshot(self.symbol)
             agree = self._resolve_pending()
             self._adopt(snap)
             self._refresh_position()  # now, under the lock: a stream's snapshot may be older
@@ -285,4 +304,5 @@ class ExchangeBroker(ExchangeOrders):
                 self._exit(self.ids.fresh(self.intents, stamp, KILL_EXIT), KILL_EXIT)
             self._held = 0.0
             self.client.countdown_cancel_all(self.symbol, 0)
+            self._armed_at = -math.inf  # a later start arms it again
             return self.book.drain()

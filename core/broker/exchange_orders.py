@@ -8,6 +8,7 @@ adds the Broker protocol, the user stream, reconciliation and the kill switch.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -77,6 +78,7 @@ class ExchangeOrders:
         take_profit: float | None = None,
         countdown_ms: int = COUNTDOWN_MS,
         fill_timeout_s: float = 10.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client, self.symbol, self.costs = client, symbol, costs
         self.ids = ClientIds(bot_id)
@@ -95,6 +97,8 @@ class ExchangeOrders:
         self._distances: tuple[float | None, float | None] = (None, None)
         self._settled: set[int] = set()
         self._unsettled: dict[int, str] = {}  # filled order → client id, fills not listed yet
+        self._monotonic = monotonic
+        self._armed_at = -math.inf
         self._lock = threading.RLock()
 
     def equity(self, mark: float) -> float:
@@ -231,10 +235,12 @@ class ExchangeOrders:
         self.position = positions[0] if positions else None  # one-way mode: one at most
         self.amount = sum((p.amount for p in positions), Decimal(0))
 
-    def verify(self) -> None:
-        """Protection for the open position, re-placed if missing; none left when flat."""
+    def verify(self, refresh: bool = True) -> None:
+        """Protection for the open position, re-placed if missing; none left when flat.
+        `refresh=False` trusts the position just read."""
         with self._lock:
-            self._refresh_position()
+            if refresh:
+                self._refresh_position()
             if not self.amount:
                 self._cancel_protection(keep=None)
             elif self.book.trade is not None:
@@ -300,9 +306,13 @@ class ExchangeOrders:
         return kept
 
     def _arm(self) -> None:
-        """Renew the dead-man's switch: the exchange cancels the symbol's orders if the bot
-        stops renewing it."""
-        self.client.countdown_cancel_all(self.symbol, self.countdown_ms)
+        """Renew the dead-man's switch — the exchange cancels the symbol's orders if the bot
+        stops renewing it — once a quarter of its countdown has passed (it runs on the real
+        clock, whatever the market's speed)."""
+        now = self._monotonic()
+        if now - self._armed_at >= self.countdown_ms / 4_000:
+            self.client.countdown_cancel_all(self.symbol, self.countdown_ms)
+            self._armed_at = now
 
     def _rules(self) -> SymbolRules:
         if self.rules is None:

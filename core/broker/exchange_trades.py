@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any
 
 import numpy as np
 
-from core.broker.paper import PaperTrade
+from core.broker.paper import PaperTrade, trade_from_json, trade_json
 from core.exchange.trading_types import Fill
 from core.fills import Costs, levels
 from core.models import Side
@@ -156,6 +157,23 @@ class TradeBook:
             return self.equity_before_trade
         gain = trade.side * trade.quantity * (mark - trade.entry_price)
         return self.equity_before_trade + gain - self._entry_fees - self._funding
+
+    def snapshot(self) -> dict[str, Any]:
+        """The open trade and the compounding (JSON-ready): a restart then reports the trade
+        with its own entry, fees and funding instead of adopting the bare position."""
+        return {
+            "bar": self.bar, "last_open": self.last_open,
+            "trade": None if self.trade is None else trade_json(self.trade),
+            "equity_before_trade": self.equity_before_trade,
+            "entry_fees": self._entry_fees, "funding": self._funding,
+        }  # fmt: skip
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from `snapshot()`'s output."""
+        self.bar, self.last_open = int(state["bar"]), int(state["last_open"])
+        self.trade = None if state["trade"] is None else trade_from_json(state["trade"])
+        self.equity_before_trade = float(state["equity_before_trade"])
+        self._entry_fees, self._funding = float(state["entry_fees"]), float(state["funding"])
 
     def drain(self) -> list[PaperTrade]:
         """The trades opened or closed since the last call, in order."""

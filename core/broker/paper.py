@@ -123,7 +123,7 @@ class PaperSimulator:
             "pending": list(self._pending),
             "funding_units": self._funding_units,
             "ambiguous_bars": self.ambiguous_bars,
-            "trade": _trade_json(self.trade) if self.trade else None,
+            "trade": trade_json(self.trade) if self.trade else None,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -134,7 +134,7 @@ class PaperSimulator:
         self._pending = (float(decision), stop, take)
         self._funding_units = float(state["funding_units"])
         self.ambiguous_bars = int(state["ambiguous_bars"])
-        self.trade = _trade_from_json(state["trade"]) if state["trade"] else None
+        self.trade = trade_from_json(state["trade"]) if state["trade"] else None
 
     def equity(self, mark: float) -> float:
         """Equity at `mark`: compounded capital, plus the open trade's PnL less its entry fee
@@ -263,18 +263,19 @@ def _absolute(distance: float | None) -> np.ndarray | None:
     return None if distance is None else np.array([distance])
 
 
-def _trade_json(trade: PaperTrade) -> dict[str, Any]:
-    """The trade as JSON: a stop or target that is not set (infinitely far) is null."""
+def trade_json(trade: PaperTrade) -> dict[str, Any]:
+    """The trade as JSON: a stop or target that is not set (infinitely far) is null, and so is
+    a liquidation price nobody knows (an adopted position's)."""
     data = asdict(trade)
-    for name in ("stop", "take"):
+    for name in ("stop", "take", "liquidation"):
         if not math.isfinite(data[name]):
             data[name] = None
     return data
 
 
-def _trade_from_json(data: dict[str, Any]) -> PaperTrade:
+def trade_from_json(data: dict[str, Any]) -> PaperTrade:
     side = float(data["side"])
-    unset = {"stop": -side * math.inf, "take": side * math.inf}  # never touched
+    unset = {"stop": -side * math.inf, "take": side * math.inf, "liquidation": math.nan}
     values: dict[str, Any] = dict(data)
     for name, far in unset.items():
         if values[name] is None:

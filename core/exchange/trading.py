@@ -248,12 +248,13 @@ class TradingClient(TradingTransport):
         answer = self._read(self._client.futures_mark_price, {"symbol": symbol}, W_QUERY)
         return parse_premium(answer)
 
-    def snapshot(self) -> AccountSnapshot:
-        """Open orders, open algo orders, positions and balances, read one after the other."""
+    def snapshot(self, symbol: str | None = None) -> AccountSnapshot:
+        """Open orders, open algo orders, positions and balances, read one after the other;
+        `symbol` keeps the orders and positions to one symbol (weight 12 instead of 90)."""
         now = int(time.time() * 1000)
         return AccountSnapshot(
-            tuple(self.open_orders()), tuple(self.open_algo_orders()), tuple(self.positions()),
-            tuple(self.balances()), now,
+            tuple(self.open_orders(symbol)), tuple(self.open_algo_orders(symbol)),
+            tuple(self.positions(symbol)), tuple(self.balances()), now,
         )  # fmt: skip
 
     # ---- user data stream keys (API key only, no signature) --------------------------------

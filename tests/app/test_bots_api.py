@@ -3,13 +3,16 @@ it, and the commands the bot host applies (202 stored, 409 when the state forbid
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from app import create_app
 from config.settings import settings_from_mapping
+from core.broker.exchange_trades import FillSummary, TradeBook
 from core.broker.paper import Bar, PaperSimulator
 from core.fills import Costs
-from core.models import BotDecision, BotStatus, BotTrade, BotTrigger, Candle, Side
+from core.models import BotDecision, BotStatus, BotTrade, BotTrigger, Candle, Order, Side
 
 B, T = BotStatus, BotTrigger
 BODY = {"nombre": "cruce", "symbol": "BTCUSDT", "interval": "1m", "estrategia": "sma_cruce"}
@@ -169,13 +172,14 @@ def test_a_new_bot_has_no_position_equity_or_decisions(client):
     bot_id = _create(client)["id"]
     detail = client.get(f"/bots/{bot_id}").json
     assert (detail["posicion"], detail["equity"], detail["decisiones"]) == (None, None, [])
+    assert (detail["proteccion"], detail["riesgo_uso"]) == (None, None)
     assert (detail["pnl_cerrado"], detail["eventos"]) == (0, 0)
 
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", ""), ("GET", "/operaciones"), ("GET", "/eventos"), ("POST", "/parar"),
-     ("POST", "/pausar"), ("POST", "/reanudar")],
+    [("GET", ""), ("GET", "/operaciones"), ("GET", "/eventos"), ("GET", "/ordenes"),
+     ("POST", "/parar"), ("POST", "/pausar"), ("POST", "/reanudar")],
 )  # fmt: skip
 def test_unknown_bots_are_404(client, method, path):
     response = client.open(f"/bots/99{path}", method=method)
@@ -266,3 +270,56 @@ def test_mutations_need_the_api_token_when_set(demo_exchange, tmp_path):
     assert client.post("/kill", headers=auth).status_code == 202
     assert client.get("/bots").status_code == 200 and client.get("/bots/1").status_code == 200
     app.extensions["kryptelion"].db.close()
+
+
+USAGE = {"perdida_diaria": 0.01, "drawdown": 0.03, "posiciones": 1, "exposicion": 505.0}
+
+
+def test_the_detail_shows_the_risk_usage_and_the_open_trades_stop_and_target(client, db):
+    bot_id = _create(client, capital=1000.0, comision=0.0005, apalancamiento=2.0, tamano=0.5)["id"]
+    db.bots.open_trade(BotTrade(bot_id, Side.BUY, 60_000, 101.0, 1.0))
+    simulator = PaperSimulator(1000.0, Costs(0.0005, 0.0005, 0.0, 2.0, 0.5))
+    for i, target in enumerate((1.0, 1.0, 1.0)):
+        bar = Bar(60_000 * i, 100.0 + i, 100.5 + i, 99.5 + i, 100.0 + i)
+        simulator.step(bar, target, stop_distance=2.0, take_distance=5.0)  # price distances
+    db.bots.save_broker_state(bot_id, {**simulator.snapshot(), "uso_riesgo": USAGE})
+    detail = client.get(f"/bots/{bot_id}").json
+    assert detail["riesgo_uso"] == USAGE
+    entry = simulator.trade.entry_price
+    assert detail["proteccion"] == {"stop": entry - 2.0, "objetivo": entry + 5.0}
+
+
+def test_a_testnet_bots_equity_is_what_its_host_stored(client, db):
+    bot_id = _create(client, modo="testnet")["id"]
+    assert client.get(f"/bots/{bot_id}").json["equity"] is None
+    db.bots.save_broker_state(bot_id, {"equity": 1012.5, "uso_riesgo": USAGE})
+    detail = client.get(f"/bots/{bot_id}").json
+    assert (detail["equity"], detail["riesgo_uso"]) == (1012.5, USAGE)
+
+
+def test_an_exchange_bots_protection_is_its_stored_trade_books(client, db):
+    bot_id = _create(client, modo="testnet")["id"]
+    book = TradeBook(1_000.0, 60_000)
+    fill = FillSummary(1, 1.0, 0.01, 50_000.0, 0.25, 0.0, 1_700_000_000_000)
+    book.open(fill, Decimal("49000.0"), None, 25_100.0)
+    db.bots.open_trade(BotTrade(bot_id, Side.BUY, fill.time, fill.price, fill.quantity))
+    db.bots.save_broker_state(bot_id, {"book": book.snapshot(), "equity": 999.75})
+    detail = client.get(f"/bots/{bot_id}").json
+    assert detail["proteccion"] == {"stop": 49_000.0, "objetivo": None}
+    assert detail["posicion"]["entry_price"] == 50_000.0
+
+
+def test_a_bots_orders_newest_first_in_the_ordenes_shape(client, db):
+    bot_id = _create(client)["id"]
+    other = _create(client, nombre="otro")["id"]
+    for price, owner in ((50_000.0, bot_id), (51_000.0, other), (52_000.0, bot_id), (1.0, None)):
+        purpose = None if owner is None else "entrada"
+        order = Order("BTCUSDT", Side.BUY, 0.01, price, bot_id=owner, purpose=purpose)
+        db.orders.create(order, actor="bot")
+    page = client.get(f"/bots/{bot_id}/ordenes").json
+    assert [o["precio"] for o in page["ordenes"]] == [52_000.0, 50_000.0]
+    assert page["ordenes"] == [client.get(f"/ordenes/{o['id']}").json for o in page["ordenes"]]
+    assert (page["total"], page["limit"], page["offset"]) == (2, 100, 0)
+    second = client.get(f"/bots/{bot_id}/ordenes?limit=1&offset=1").json
+    assert [o["precio"] for o in second["ordenes"]] == [50_000.0] and second["total"] == 2
+    assert client.get(f"/bots/{bot_id}/ordenes?limit=0").status_code == 400

@@ -18,12 +18,13 @@ from wsbridge.bots import WARMUP_CANDLES, BotHost
 
 pytestmark = pytest.mark.timeout(120)
 LIVE = 200
+SPEED = 600
 PARAMS = {"rapida": 5, "lenta": 20}
 
 
 @pytest.fixture
 def market():
-    with DemoExchangeThread(DemoOptions(speed=600)) as exchange:
+    with DemoExchangeThread(DemoOptions(speed=SPEED)) as exchange:
         yield exchange
 
 
@@ -41,7 +42,9 @@ async def _run_until(host: BotHost, done, deadline_s: float) -> None:
 
 @pytest.mark.parametrize("stops", [{}, {"stop_loss": "0.002", "take_profit": "2atr"}])
 def test_a_paper_bot_on_the_live_stream_equals_the_backtest_of_its_candles(market, tmp_path, stops):
-    settings = settings_from_mapping({"DATA_DIR": str(tmp_path), "DEMO_PORT": str(market.port)})
+    settings = settings_from_mapping({
+        "DATA_DIR": str(tmp_path), "DEMO_PORT": str(market.port), "DEMO_SPEED": str(SPEED),
+    })  # fmt: skip
     db = Database(tmp_path / "bots.db")  # empty: the host stores the warm-up history itself
     stored = db.bots.create(
         Bot(

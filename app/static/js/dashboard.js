@@ -1,7 +1,12 @@
 // The live dashboard: history from /velas (older pages as the user scrolls back), live candles
-// and signals from the bridge, indicator overlays, crossovers, orders and system metrics.
+// and signals from the bridge, a strategy's signals over the history, indicator overlays,
+// crossovers, orders, the bots panel and system metrics.
 import { api, conToken, consulta } from "./api.js";
-import { cargarCruces, marcadorDeCruce, marcadorDeSenal, ordenarMarcadores } from "./estrategias.js";
+import { PanelBots } from "./bots.js";
+import {
+  cargarCruces, cargarSenales, listarEstrategias, marcadorDeCruce, marcadorDeSenal, marcadorDeSenalHistorica,
+  ordenarMarcadores,
+} from "./estrategias.js";
 import { actualizarVela, crearGrafico, pintarVelas, ponerMarcadores, Superposiciones } from "./grafico_utils.js";
 import { INDICADORES } from "./indicadores.js";
 import { SerieVelas } from "./procesador_kline.js";
@@ -9,6 +14,8 @@ import { cargarSesion, configuracion, guardarSesion } from "./session_utils.js";
 import { ConexionPuente } from "./ws-handler.js";
 
 const PAGE = 1000; // candles per /velas request for older history
+const SIGNAL_CANDLES = 5000; // the most candles GET /senales evaluates
+const LISTED = 50; // items kept in the Señales list
 // ?velas=N: how many candles the first load brings (up to the 10,000 /velas serves at once).
 const FIRST_LOAD = Math.min(10_000, Math.max(50, Number(new URLSearchParams(location.search).get("velas")) || PAGE));
 const METRICS_EVERY_MS = 10_000;
@@ -18,6 +25,8 @@ const $ = (id) => document.getElementById(id);
 const defaults = {
   symbol: config.symbols.includes("BTCUSDT") ? "BTCUSDT" : config.symbols[0],
   interval: "1m",
+  estrategia: "sma_cruce", // whose signals over the history show ("" for none)
+  bot: null, // the bot selected in the bots panel
   overlays: Object.fromEntries(Object.entries(INDICADORES).map(([name, spec]) => [name, {
     on: name === "sma",
     params: Object.fromEntries(spec.params.map((p) => [p.name, p.default])),
@@ -29,10 +38,27 @@ if (!config.intervals.includes(session.interval)) session.interval = defaults.in
 
 const grafico = crearGrafico($("grafico"));
 const overlays = new Superposiciones(grafico);
-const state = { serie: new SerieVelas(session.symbol, session.interval), markers: [], loadingOlder: false, exhausted: false, generation: 0 };
+// markers: crossovers and live signals; senales: the selected strategy's over the history.
+const state = { serie: new SerieVelas(session.symbol, session.interval), markers: [], senales: [], loadingOlder: false, exhausted: false, generation: 0 };
 const stats = { updates: 0, updateMs: [], estados: [] }; // live update costs (bench_ui), state changes
 const bridge = new ConexionPuente(`ws://${location.hostname}:${config.bridge_port}`, { onMensaje, onEstado });
-window.kryptelion = { grafico, state, bridge, overlays, stats }; // for tests, benchmarks and the console
+const bots = new PanelBots({
+  grafico,
+  flujo: () => ({ symbol: state.serie.symbol, interval: state.serie.interval }),
+  onMarcadores: pintarMarcadores,
+  onSeleccion: (id) => {
+    session.bot = id;
+    guardarSesion(session);
+  },
+  onVerMercado: (symbol, interval) => elegirMercado(symbol, interval),
+});
+const BOT_MESSAGES = new Set(["bot", "posicion", "orden"]);
+window.kryptelion = { grafico, state, bridge, overlays, stats, bots }; // for tests, benchmarks and the console
+
+/** Every marker source on the chart at once, as the chart keeps one sorted list. */
+function pintarMarcadores() {
+  ponerMarcadores(grafico, ordenarMarcadores([...state.markers, ...state.senales, ...bots.marcadores()]));
+}
 
 function onEstado(estado, detalle) {
   const badge = $("conexion");
@@ -43,6 +69,10 @@ function onEstado(estado, detalle) {
 }
 
 function onMensaje(message) {
+  if (BOT_MESSAGES.has(message.tipo)) {
+    bots.mensaje(message); // the bot host's messages reach every client, whatever its stream
+    return;
+  }
   const serie = state.serie;
   if (message.symbol && (message.symbol !== serie.symbol || message.interval !== serie.interval)) return;
   if (message.tipo === "snapshot") {
@@ -50,6 +80,7 @@ function onMensaje(message) {
     pintarVelas(grafico, serie);
     overlays.repintar(serie);
     onEstado(message.estado === "conectado" ? "conectado" : "desconectado", "");
+    bots.refrescar(); // what the bots did while this connection was away
   } else if (message.tipo === "vela") {
     const started = performance.now();
     const result = serie.aplicar(message.vela);
@@ -62,7 +93,7 @@ function onMensaje(message) {
     if (stats.updateMs.length > 1000) stats.updateMs.shift();
   } else if (message.tipo === "senal") {
     state.markers.push(marcadorDeSenal(message));
-    ponerMarcadores(grafico, ordenarMarcadores(state.markers));
+    pintarMarcadores();
     anotarSenal(`${message.estrategia}: ${message.posicion > 0 ? "largo" : message.posicion < 0 ? "corto" : "plano"} a ${message.precio}`, message.posicion >= 0 ? "alcista" : "bajista", message.open_time);
   } else if (message.tipo === "estado") {
     onEstado(message.estado === "conectado" ? "conectado" : "desconectado", message.detalle);
@@ -75,12 +106,42 @@ function leyenda(vela) {
   $("leyenda").innerHTML = `${state.serie.symbol} · ${state.serie.interval} <span class="${cls}">O ${vela.open} H ${vela.high} L ${vela.low} C ${vela.close}</span> V ${vela.volume.toFixed(3)}`;
 }
 
-function anotarSenal(text, kind, openTime) {
+/** A list item in time order, newest first; `origen` tags the items one source replaces. */
+function anotarSenal(text, kind, openTime, origen = "") {
   const item = document.createElement("li");
   item.className = kind;
+  item.dataset.time = openTime;
+  if (origen) item.dataset.origen = origen;
   item.textContent = `${new Date(openTime).toISOString().slice(5, 16).replace("T", " ")} ${text}`;
-  $("senales").prepend(item);
-  while ($("senales").children.length > 50) $("senales").lastChild.remove();
+  const list = $("senales");
+  const after = [...list.children].find((other) => Number(other.dataset.time) <= openTime);
+  list.insertBefore(item, after ?? null);
+  while (list.children.length > LISTED) list.lastChild.remove();
+}
+
+const LADO = { 1: "largo", 0: "plano", "-1": "corto" };
+
+let signalsAsked = 0; // the latest /senales request; an older answer is dropped
+
+/** The selected strategy's signals over the loaded history: markers and list items. */
+async function cargarSenalesHistoricas() {
+  const asked = ++signalsAsked;
+  const serie = state.serie;
+  const { symbol, interval } = serie;
+  const estrategia = session.estrategia;
+  let senales = [];
+  if (estrategia && serie.length) {
+    try {
+      senales = await cargarSenales(symbol, interval, estrategia, Math.min(SIGNAL_CANDLES, serie.length));
+    } catch (error) {
+      $("leyenda").textContent = `señales de ${estrategia}: ${error.message}`;
+    }
+  }
+  if (asked !== signalsAsked || serie !== state.serie) return;
+  state.senales = senales.map((s) => marcadorDeSenalHistorica(s, estrategia));
+  for (const item of $("senales").querySelectorAll("li[data-origen=historial]")) item.remove();
+  for (const s of senales.slice(-LISTED)) anotarSenal(`señal ${LADO[s.posicion]} a ${s.precio} (${s.motivo})`, LADO[s.posicion], s.open_time, "historial");
+  pintarMarcadores();
 }
 
 /** Load (symbol, interval) from scratch: history, crossovers, then the live stream. */
@@ -89,6 +150,7 @@ async function cargar() {
   const { symbol, interval } = session;
   state.serie = new SerieVelas(symbol, interval);
   state.markers = [];
+  state.senales = [];
   state.exhausted = false;
   $("senales").replaceChildren();
   $("leyenda").textContent = `${symbol} · ${interval} — cargando…`;
@@ -105,11 +167,14 @@ async function cargar() {
     const cruces = await cargarCruces(symbol, interval, state.serie.primera?.open_time);
     if (generation !== state.generation) return;
     state.markers.push(...cruces.map(marcadorDeCruce));
-    ponerMarcadores(grafico, ordenarMarcadores(state.markers));
+    pintarMarcadores();
     for (const c of cruces.slice(-20)) anotarSenal(`cruce ${c.tipo} a ${c.precio}`, c.tipo, c.open_time);
+    await cargarSenalesHistoricas();
   } catch (error) {
     $("leyenda").textContent = `${symbol} · ${interval}: ${error.message}`;
   }
+  if (generation !== state.generation) return;
+  bots.redibujar(); // the selected bot's markers and lines show on its own market only
   await cargarOrdenes();
 }
 
@@ -132,6 +197,7 @@ async function cargarAnteriores() {
     pintarVelas(grafico, serie);
     overlays.repintar(serie);
     if (range) grafico.chart.timeScale().setVisibleLogicalRange({ from: range.from + older.length, to: range.to + older.length });
+    cargarSenalesHistoricas(); // the signals cover the older candles too (up to SIGNAL_CANDLES)
   } catch (error) {
     $("leyenda").textContent = `historial anterior no disponible: ${error.message}`;
   } finally {
@@ -289,7 +355,36 @@ for (const id of ["symbol", "interval"]) {
 }
 $("selector").addEventListener("submit", (event) => event.preventDefault());
 
+/** Show (symbol, interval) on the chart, as if picked (a bot's market). */
+function elegirMercado(symbol, interval) {
+  if (!config.symbols.includes(symbol) || !config.intervals.includes(interval)) return;
+  Object.assign(session, { symbol, interval });
+  $("symbol").value = symbol;
+  $("interval").value = interval;
+  guardarSesion(session);
+  cargar();
+}
+
+async function controlesEstrategia() {
+  const select = $("senal-estrategia");
+  try {
+    for (const { nombre, descripcion } of await listarEstrategias()) {
+      select.append(Object.assign(document.createElement("option"), { value: nombre, textContent: nombre, title: descripcion }));
+    }
+  } catch (error) {
+    $("leyenda").textContent = `estrategias: ${error.message}`;
+  }
+  select.value = [...select.options].some((o) => o.value === session.estrategia) ? session.estrategia : "";
+  select.addEventListener("change", () => {
+    session.estrategia = select.value;
+    guardarSesion(session);
+    cargarSenalesHistoricas();
+  });
+}
+
 controlesIndicadores();
+controlesEstrategia();
 cargar();
+bots.cargar(session.bot);
 cargarMetricas();
 setInterval(cargarMetricas, METRICS_EVERY_MS);

@@ -4,6 +4,7 @@ dead-man's switch, the per-account order rate limits and the order faults."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,8 @@ from core.exchange.demo.errors import BinanceError, mandatory_missing
 from core.exchange.demo.orders import Order
 from core.exchange.demo.symbols import SymbolSpec
 from core.exchange.limits import COUNT_1M_HEADER, COUNT_10S_HEADER, ORDERS_1M, ORDERS_10S
+
+log = logging.getLogger(__name__)
 
 MAX_OPEN_ORDERS, MAX_OPEN_ALGO_ORDERS = 200, 10
 MAX_LIST = 1000
@@ -60,7 +63,18 @@ class OrderFaults:
     silent_hold_s: float = 5.0
     delay: int = 0  # orders whose ack is held back
     delay_s: float = 0.0
+    # orders held at the door, then dropped unprocessed if their client has gone meanwhile
+    stall: int = 0
+    stall_s: float = 5.0
+    after: int = 0  # placements that pass untouched before the fault applies
     rejected: list[int] = field(default_factory=list)
+
+    def due(self) -> bool:
+        """Whether the fault set applies to this placement (after `after` have passed)."""
+        if self.after:
+            self.after -= 1
+            return False
+        return True
 
 
 COUNTER = web.AppKey("order_counter", OrderCounter)
@@ -83,14 +97,21 @@ def placing(handler: Handler) -> Handler:
         faults = request.app[FAULTS]
         count_10s, count_1m = request.app[COUNTER].charge(account.api_key)
         headers = {COUNT_10S_HEADER: str(count_10s), COUNT_1M_HEADER: str(count_1m)}
+        if not (faults.reject or faults.silent or faults.delay or faults.stall) or not faults.due():
+            return _counted(await handler(request), headers)
+        if faults.stall:
+            faults.stall -= 1
+            await asyncio.sleep(faults.stall_s)
+            if request.transport is None or request.transport.is_closing():
+                log.warning("fault: a stalled order's client has gone: dropped unprocessed")
+                raise web.HTTPRequestTimeout()
         if faults.reject:
             faults.reject -= 1
             code = faults.reject_code
             faults.rejected.append(code)
             message = _REJECT_MESSAGES.get(code, "Order rejected (demo fault).")
             raise BinanceError(code, message, 429 if code == -1015 else 400)
-        response = await handler(request)
-        response.headers.update(headers)
+        response = _counted(await handler(request), headers)
         if faults.silent:
             faults.silent -= 1
             await asyncio.sleep(faults.silent_hold_s)
@@ -102,6 +123,11 @@ def placing(handler: Handler) -> Handler:
         return response
 
     return wrapped
+
+
+def _counted(response: web.StreamResponse, headers: dict[str, str]) -> web.StreamResponse:
+    response.headers.update(headers)
+    return response
 
 
 def engine_of(request: web.Request):  # type: ignore[no-untyped-def]
@@ -344,22 +370,30 @@ async def countdown_cancel_all(request: web.Request) -> web.Response:
 
 async def fault_order(request: web.Request) -> web.Response:
     """POST /_demo/fault/order?mode=reject&code=-2019 | mode=silent[&hold_s=] |
-    mode=delay&ms=… [&count=N]: what the next orders suffer."""
+    mode=delay&ms=… | mode=stall[&hold_s=] [&count=N][&after=K]: what the next orders suffer
+    (after K placements pass untouched). A stalled order waits at the door and is dropped
+    unprocessed when its client has gone by then: a request lost before the exchange had it."""
     faults = request.app[FAULTS]
     query = request.query
     mode = query.get("mode", "")
-    if mode not in ("reject", "silent", "delay"):
-        return web.json_response({"error": "mode must be reject, silent or delay"}, status=400)
+    if mode not in ("reject", "silent", "delay", "stall"):
+        return web.json_response(
+            {"error": "mode must be reject, silent, delay or stall"}, status=400
+        )
     try:
-        count = int(query.get("count", "1"))
+        count, faults.after = int(query.get("count", "1")), int(query.get("after", "0"))
         if mode == "reject":
             faults.reject, faults.reject_code = count, int(query.get("code", "-2019"))
         elif mode == "silent":
             faults.silent, faults.silent_hold_s = count, float(query.get("hold_s", "5"))
+        elif mode == "stall":
+            faults.stall, faults.stall_s = count, float(query.get("hold_s", "5"))
         else:
             faults.delay, faults.delay_s = count, int(query.get("ms", "1000")) / 1000
     except ValueError:
-        return web.json_response({"error": "count, code, hold_s and ms are numbers"}, status=400)
+        return web.json_response(
+            {"error": "count, after, code, hold_s and ms are numbers"}, status=400
+        )
     return web.json_response({"mode": mode, "count": count})
 
 

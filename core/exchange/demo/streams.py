@@ -14,12 +14,12 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from core.exchange.demo.market import DemoClock, DemoMarket
 from core.exchange.demo.wire import combined, kline_event
-from core.exchange.limits import MAX_MESSAGES_PER_S, MAX_STREAMS
+from core.exchange.limits import KLINE_PUSH_S, MAX_MESSAGES_PER_S, MAX_STREAMS
 from core.intervals import INTERVALS, floor_open, next_open
 
 log = logging.getLogger(__name__)
 
-TICK_S = 0.25
+TICK_S = KLINE_PUSH_S
 # A client this many messages behind is dropped rather than buffered without bound.
 QUEUE_LIMIT = 4096
 # At very high speeds several candles close within one tick; beyond this, clients backfill.

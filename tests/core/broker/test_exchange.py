@@ -322,13 +322,17 @@ def test_an_orphan_stop_of_the_bot_is_cancelled_when_flat(client, rules, exchang
 
 
 def test_kill_leaves_no_order_algo_order_or_position(client, rules, exchange):
-    broker = _broker(client, rules)
+    now = [0.0]
+    broker = _broker(client, rules, monotonic=lambda: now[0])
     assert broker.start()
     _candle(broker, exchange, -1.0)
+    assert client.armed == [120_000]  # armed at start; not renewed within a quarter of it
+    now[0] = 30.0
     price = (client.premium_index(SYMBOL).mark_price * D("0.8")).quantize(D("0.1"))
     client.place_order(OrderRequest(SYMBOL, Side.BUY, OrderType.LIMIT, D("0.010"), "other-1",
                                     price=price))  # fmt: skip
-    assert client.armed == [120_000, 120_000]  # armed at start, renewed by the candle
+    assert _candle(broker, exchange, -1.0) == []
+    assert client.armed == [120_000, 120_000]  # renewed by the candle after 30 s
     [closed] = broker.kill()
     assert closed.reason == "kill" and closed.side == -1.0
     assert client.open_orders(SYMBOL) == [] and client.open_algo_orders(SYMBOL) == []
