@@ -449,6 +449,22 @@ class BotHost:
         self.publish({"tipo": "bot", "id": running.stored.id, "estado": running.bot.status.value,
                       "open_time": candle.open_time, "objetivo": step.target,
                       "equity": step.equity})  # fmt: skip
+        if isinstance(running.broker, ExchangeBroker):
+            self._refusals(running, candle)
+
+    def _refusals(self, running: RunningBot, candle: Candle) -> None:
+        """What the exchange refused this step (-2019 margin, -4164 notional, …): a decision
+        row and a message each, so the reason is visible where the bot's decisions are."""
+        assert running.stored.id is not None and isinstance(running.broker, ExchangeBroker)
+        refusals, running.broker.refusals = running.broker.refusals, []
+        for reason in refusals:
+            text = f"rechazada por el exchange: {reason}"[:500]
+            decision = StoredDecision(
+                running.stored.id, candle.open_time, running.broker.side, candle.close, text
+            )  # fmt: skip
+            self.db.bots.add_decision(decision)
+            self.publish({"tipo": "bot", "id": running.stored.id,
+                          "estado": running.bot.status.value, "motivo": text})  # fmt: skip
 
     async def _fail(self, running: RunningBot, error: Exception) -> None:
         """Move a failed bot to `error` (a person looks, then restarts it) and drop it."""

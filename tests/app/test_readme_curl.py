@@ -34,6 +34,14 @@ def test_readme_lists_a_curl_example_for_every_route():
         "/metrics",
         "/cruces",
         "/ultimos_cruces",
+        "/senales",
+        "/bots ",
+        "/bots/1\n",
+        "/bots/1/operaciones",
+        "/bots/1/ordenes",
+        "/bots/1/eventos",
+        "/bots/1/parar",
+        "/kill",
         "/openapi.json",
     ):
         assert route in lines + " ", route

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+import requests
 
 from backtesting.simulador import ejecutar_backtest
 from config.settings import settings_from_mapping
@@ -31,7 +32,7 @@ SYMBOL = "BTCUSDT"
 
 @pytest.fixture
 def market():
-    with DemoExchangeThread(DemoOptions(speed=SPEED, balance=10_000)) as exchange:
+    with DemoExchangeThread(DemoOptions(speed=SPEED, balance=10_000, faults=True)) as exchange:
         yield exchange
 
 
@@ -111,8 +112,10 @@ def test_an_exchange_bot_enters_and_exits_on_the_backtests_candles(market, tmp_p
     db.close()
 
 
-def test_the_kill_switch_leaves_nothing_open_on_the_account(market, tmp_path):
+def test_a_refusal_is_shown_and_the_kill_switch_leaves_nothing_open(market, tmp_path):
     settings = _settings(market, tmp_path)
+    fault = {"mode": "reject", "code": "-2019"}  # the first entry: margin is insufficient
+    requests.post(f"{market.rest_url}/_demo/fault/order", params=fault, timeout=5)
     db = Database(tmp_path / "bots.db")
     stored = db.bots.create(_bot(stop_loss="0.05", take_profit="0.05"))
     client = trading_client(settings)
@@ -139,4 +142,6 @@ def test_the_kill_switch_leaves_nothing_open_on_the_account(market, tmp_path):
     assert bot.status is BotStatus.STOPPED and not bot.desired_running
     [closed] = [t for t in db.bots.trades(stored.id) if not t.open][-1:]
     assert closed.exit_reason == "parada"
+    reasons = [d.reason for d in db.bots.latest_decisions(stored.id, 100)]
+    assert any(r.startswith("rechazada por el exchange") and "-2019" in r for r in reasons)
     db.close()

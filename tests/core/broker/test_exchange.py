@@ -260,6 +260,27 @@ def test_a_stop_refused_as_already_triggered_exits_at_once(client, rules, exchan
     assert exit_order.reduce_only and exit_order.type is OrderType.MARKET
 
 
+@pytest.mark.parametrize("code", ["-2019", "-4164"])
+def test_a_refused_entry_is_reported_and_not_resent_until_the_next_signal(
+    client, rules, exchange, code
+):
+    broker = _broker(client, rules)
+    assert broker.start()
+    _fault(exchange, "order", mode="reject", code=code)
+    assert _candle(broker, exchange, 1.0) == []
+    [refusal] = broker.refusals
+    assert f"refused: {code}" in refusal
+    [rejected] = [i for i in broker.intents.all() if i.leg == "e"]
+    assert rejected.state is OrderState.REJECTED
+    assert client.positions(SYMBOL) == [] and client.user_trades(SYMBOL) == []
+    assert _candle(broker, exchange, 1.0) == []  # the same decision held: nothing resent
+    assert len(broker.intents.all()) == 1
+    assert _candle(broker, exchange, 0.0) == []
+    [opened] = _candle(broker, exchange, 1.0)  # the next signal enters
+    assert opened.side == 1.0 and len(client.user_trades(SYMBOL)) == 1
+    broker.kill()
+
+
 def test_a_silent_submit_is_one_order_resolved_at_reconcile(client, rules, exchange):
     broker = _broker(client, rules)
     assert broker.start()
