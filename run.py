@@ -145,6 +145,21 @@ def _risk_arg(value: str | None) -> float | str | None:
         return value
 
 
+def _trailing_arg(text: str) -> float:
+    """A trailing stop's callback fraction, refused here when Binance would refuse it."""
+    from core.fills import check_trailing
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction like 0.01, got {text!r}") from None
+    try:
+        check_trailing(value)
+    except KryptelionError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value
+
+
 def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     """Load (downloading what is missing) the candles, run the strategy, print its metrics."""
     from backtesting.simulador import ejecutar_backtest
@@ -172,6 +187,7 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
         stop_loss=_risk_arg(args.stop_loss),
         take_profit=_risk_arg(args.take_profit),
         funding=args.funding,
+        trailing=args.trailing,
     )
     print(f"{strategy!r} on {args.symbol} {args.interval}: {len(velas)} candles")
     _print_table([{"metric": k, "value": _fmt(v)} for k, v in result.metricas.items()])
@@ -201,8 +217,8 @@ def _stored_bot(args: argparse.Namespace, settings: Settings, db):  # type: igno
         name=name, strategy=args.strategy, symbol=args.symbol, interval=args.interval,
         params=dict(args.param), capital=args.capital, taker_fee=args.comision,
         slippage_bps=args.slippage, leverage=args.apalancamiento, size=args.tamano,
-        stop_loss=args.stop_loss, take_profit=args.take_profit, risk=risk,
-        mode=BotMode(settings.trading_mode),
+        stop_loss=args.stop_loss, take_profit=args.take_profit, trailing=args.trailing,
+        risk=risk, mode=BotMode(settings.trading_mode),
     )  # fmt: skip
     try:
         existing = db.bots.get_by_name(name)
@@ -389,6 +405,8 @@ DB_HELP = (
     "SQLAlchemy URL; default DATABASE_URL"
 )
 
+TRAILING_HELP = "trailing stop: 0.01 trails 1 %% behind the best price since the entry (0.001-0.1)"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -462,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--tamano", type=float, default=1.0, help="fraction of equity")
     backtest.add_argument("--stop-loss", help="fraction (0.02) or ATR multiple (2atr)")
     backtest.add_argument("--take-profit", help="fraction (0.04) or ATR multiple (3atr)")
+    backtest.add_argument("--trailing", type=_trailing_arg, help=TRAILING_HELP)
     backtest.add_argument("--funding", type=float, help="constant funding rate per 8 h")
     backtest.add_argument("--db", help=DB_HELP)
     bot = sub.add_parser("bot", help="run one bot in the foreground (in TRADING_MODE)")
@@ -480,6 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     bot.add_argument("--tamano", type=float, default=1.0, help="fraction of equity")
     bot.add_argument("--stop-loss", help="fraction (0.02) or ATR multiple (2atr)")
     bot.add_argument("--take-profit", help="fraction (0.04) or ATR multiple (3atr)")
+    bot.add_argument("--trailing", type=_trailing_arg, help=TRAILING_HELP)
     bot.add_argument("--max-perdida-diaria", type=float, help="daily loss limit, fraction")
     bot.add_argument("--max-drawdown", type=float, help="drawdown from the peak, fraction")
     demo = sub.add_parser("demo-exchange", help="run the local Binance-compatible demo exchange")

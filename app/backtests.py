@@ -16,7 +16,7 @@ from app.schemas import BacktestIn
 from app.services import Services
 from backtesting.simulador import ejecutar_backtest
 from core.errors import DataError, StrategyError
-from core.fills import check_distance
+from core.fills import check_distance, check_trailing
 from core.intervals import ms_to_iso, to_ms
 from core.models import BacktestRun, Side, Trade
 from core.repository.backtests import json_safe
@@ -31,7 +31,7 @@ _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @contextmanager
-def _blame(*fields: str) -> Iterator[None]:
+def _blame(*fields: str, status: int = 400) -> Iterator[None]:
     """Name the request field an error is about (the form shows it next to that field): the
     first of `fields` the message starts with, else the last one."""
     try:
@@ -39,11 +39,12 @@ def _blame(*fields: str) -> Iterator[None]:
     except (DataError, StrategyError) as error:
         message = str(error)
         field = next((f for f in fields if message.startswith(f.rpartition(".")[2])), fields[-1])
-        raise RequestError(400, message, {field: message}) from None
+        raise RequestError(status, message, {field: message}) from None
 
 
 def validate(body: BacktestIn) -> tuple[Strategy, int | None, int | None]:
-    """Everything checkable before any download: strategy, parameters, dates, SL/TP."""
+    """Everything checkable before any download: strategy, parameters, dates, SL/TP, trailing
+    stop (422 out of Binance's callback range, as the schema's bounds)."""
     params = [f"params.{name}" for name in body.params]
     with _blame(*params, "strategy"):
         strategy = crear_estrategia(body.strategy, **body.params)
@@ -54,6 +55,8 @@ def validate(body: BacktestIn) -> tuple[Strategy, int | None, int | None]:
     for name in ("stop_loss", "take_profit"):
         with _blame(name):
             check_distance(getattr(body, name), name)
+    with _blame("trailing", status=422):
+        check_trailing(body.trailing)
     return strategy, *_range(body, start, end)
 
 
@@ -153,6 +156,7 @@ def run_backtest(svc: Services, body: BacktestIn) -> BacktestRun:
         velas, strategy, capital=body.capital, comision=body.comision, slippage=body.slippage,
         apalancamiento=body.apalancamiento, tamano=body.tamano, stop_loss=body.stop_loss,
         take_profit=body.take_profit, funding=body.funding, comision_maker=body.comision_maker,
+        trailing=body.trailing,
     )  # fmt: skip
     metrics = dict(result.metricas)
     if getattr(strategy, "report", None):

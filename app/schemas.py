@@ -15,6 +15,7 @@ from pydantic import (
     create_model,
 )
 
+from core.fills import TRAILING_MAX, TRAILING_MIN
 from core.intervals import MAX_MS
 from core.models import (
     BOT_COMMANDS,
@@ -43,6 +44,11 @@ Price = Annotated[StrictFloat, Field(gt=0, le=MAX_PRICE)]
 EpochMs = Annotated[StrictInt, Field(ge=0, le=MAX_MS)]
 TimeText = Annotated[StrictStr, Field(min_length=1, max_length=40)]
 Fraction = Annotated[StrictFloat, Field(gt=0, lt=1)]
+# A trailing stop's callback fraction, in the range Binance's TRAILING_STOP_MARKET accepts.
+Trailing = Annotated[StrictFloat, Field(ge=TRAILING_MIN, le=TRAILING_MAX)]
+TRAILING = Field(
+    default=None, description="trailing stop: 0.01 trails 1 % behind the best price since the entry"
+)
 
 
 class Strict(BaseModel):
@@ -175,6 +181,7 @@ class BacktestIn(Strict):
     tamano: StrictFloat = Field(default=1.0, gt=0, le=1)
     stop_loss: Fraction | TimeText | None = Field(default=None, description="0.02 or '2atr'")
     take_profit: Fraction | TimeText | None = Field(default=None, description="0.04 or '3atr'")
+    trailing: Trailing | None = TRAILING
     funding: StrictFloat | None = Field(default=None, ge=-0.01, le=0.01, description="rate per 8 h")
 
 
@@ -232,6 +239,7 @@ class BotIn(Strict):
     tamano: StrictFloat = Field(default=1.0, gt=0, le=1)
     stop_loss: Distance = Field(default=None, description="0.02 or '2atr'")
     take_profit: Distance = Field(default=None, description="0.04 or '3atr'")
+    trailing: Trailing | None = TRAILING
     funding: StrictFloat | None = Field(default=None, ge=-0.01, le=0.01, description="rate per 8 h")
     modo: BotMode | None = Field(default=None, description="default: TRADING_MODE")
     riesgo: Riesgo = Field(default_factory=Riesgo, description="risk limits; null: default")  # type: ignore[valid-type]

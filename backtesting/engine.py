@@ -10,12 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from core.costs import funding_payment
 from core.fills import (
     EXIT_END,
     EXIT_REASONS,
     EXIT_SIGNAL,
+    EXIT_STOP,
+    EXIT_TRAILING,
     NO_EXIT,
     Costs,
     bar_exit,
@@ -24,6 +27,7 @@ from core.fills import (
     levels,
     trade_fees,
     trade_return,
+    trailing_stop,
 )
 
 __all__ = ["EXIT_REASONS", "Costs", "Distance", "Simulation", "simulate"]
@@ -86,18 +90,23 @@ def _first_hits(
     high: np.ndarray,
     low: np.ndarray,
     levels: tuple[np.ndarray, np.ndarray, np.ndarray],
-) -> tuple[np.ndarray, np.ndarray, int]:
+    entry: np.ndarray,
+    trailing: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
     """First bar of each segment touching stop, take-profit or liquidation, and which one.
 
-    Returns (exit bar or -1, exit kind, ambiguous count). A bar touching an adverse level and the
-    take-profit is resolved pessimistically and counted as ambiguous. Only segments whose range
-    reaches a level are scanned bar by bar.
+    Returns (exit bar or -1, exit kind, ambiguous count, the stop each trade had at its exit
+    bar). A bar touching an adverse level and the take-profit is resolved pessimistically and
+    counted as ambiguous. Without a trailing stop only segments whose range reaches a level are
+    scanned bar by bar; with one, every trade's bars are (its stop moves).
     """
     stop, take, liquidation = levels
     exit_bar = np.full(len(starts), -1)
     kind = np.full(len(starts), EXIT_SIGNAL)
     if len(starts) == 0:
-        return exit_bar, kind, 0
+        return exit_bar, kind, 0, stop
+    if trailing is not None:
+        return _trailing_hits(starts, ends, side, high, low, levels, entry, trailing)
     nearest_adverse = np.maximum(side * stop, side * liquidation)
     # Cheap global check first: a segment can only touch a level that lies inside the whole range
     # of prices, and only the extremes some segment may need are computed (one pass each).
@@ -106,7 +115,7 @@ def _first_hits(
     need_low = (long & (nearest_adverse >= lowest)) | (short & (take >= lowest))
     need_high = (short & (-nearest_adverse <= highest)) | (long & (take <= highest))
     if not need_low.any() and not need_high.any():
-        return exit_bar, kind, 0
+        return exit_bar, kind, 0, stop
     bottom = _segment_reduce(np.minimum, low, starts, ends) if need_low.any() else np.inf
     top = _segment_reduce(np.maximum, high, starts, ends) if need_high.any() else -np.inf
     adverse_extreme = np.where(long, bottom, -top)
@@ -115,29 +124,56 @@ def _first_hits(
         (adverse_extreme <= nearest_adverse) | (favourable_extreme >= side * take)
     )
     if len(touched) == 0:
-        return exit_bar, kind, 0
-    bars, first, first_kind, ambiguous = _scan(
-        starts[touched], ends[touched], side[touched], high, low,
-        stop[touched], take[touched], liquidation[touched],
-    )  # fmt: skip
-    exit_bar[touched[first]] = bars
+        return exit_bar, kind, 0, stop
+    seg, bars = _layout(starts[touched], ends[touched])
+    found = _scan(seg, bars, side[touched], high, low, stop[touched][seg], take[touched],
+                  liquidation[touched])  # fmt: skip
+    at, first, first_kind, ambiguous = found
+    exit_bar[touched[first]] = bars[at]
     kind[touched[first]] = first_kind
-    return exit_bar, kind, ambiguous
+    return exit_bar, kind, ambiguous, stop
 
 
-def _scan(starts, ends, side, high, low, stop, take, liquidation):  # type: ignore[no-untyped-def]
-    """Bar-by-bar (vectorised) search of the first touch within the given segments."""
+def _layout(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every bar of the given segments, in order: (segment index, bar index) per element."""
     lengths = ends - starts
     seg = np.repeat(np.arange(len(starts)), lengths)
     offsets = np.arange(len(seg)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    bars = np.repeat(starts, lengths) + offsets
-    kinds, ambiguous = bar_exit(
-        side[seg], high[bars], low[bars], stop[seg], take[seg], liquidation[seg]
-    )
+    return seg, np.repeat(starts, lengths) + offsets
+
+
+def _scan(seg, bars, side, high, low, stop, take, liquidation):  # type: ignore[no-untyped-def]
+    """Bar-by-bar (vectorised) search of the first touch within the laid-out segments; `stop`
+    is per element (bar), the other levels per segment. Returns (element of each first touch,
+    its segment, its kind, ambiguous count)."""
+    kinds, ambiguous = bar_exit(side[seg], high[bars], low[bars], stop, take[seg], liquidation[seg])
     where = np.flatnonzero(kinds != NO_EXIT)
     first_seg, first_pos = np.unique(seg[where], return_index=True)
     at = where[first_pos]
-    return bars[at], first_seg, kinds[at], int(np.count_nonzero(ambiguous[at]))
+    return at, first_seg, kinds[at], int(np.count_nonzero(ambiguous[at]))
+
+
+def _trailing_hits(starts, ends, side, high, low, levels, entry, trailing):  # type: ignore[no-untyped-def]
+    """_first_hits with a trailing stop: each bar's stop from the best price of the trade's
+    completed bars (core.fills.trailing_stop), the same floats the paper broker computes."""
+    stop, take, liquidation = levels
+    seg, bars = _layout(starts, ends)
+    s = side[seg]
+    # The best price before each bar, signed so that higher is better: the entry on the entry
+    # bar, then the running best of the previous bars' highs (longs) or lows (shorts).
+    best = np.where(s > 0, high[bars - 1], -low[bars - 1])
+    first = np.r_[True, seg[1:] != seg[:-1]]
+    best[first] = (side * entry)[seg[first]]
+    extreme = s * pd.Series(best).groupby(seg).cummax().to_numpy()
+    bar_stop, trails = trailing_stop(s, stop[seg], extreme, trailing)
+    at, hit, hit_kind, ambiguous = _scan(seg, bars, side, high, low, bar_stop, take, liquidation)
+    exit_bar = np.full(len(starts), -1)
+    kind = np.full(len(starts), EXIT_SIGNAL)
+    exit_bar[hit] = bars[at]
+    kind[hit] = np.where((hit_kind == EXIT_STOP) & trails[at], EXIT_TRAILING, hit_kind)
+    exit_stop = stop.copy()
+    exit_stop[hit] = bar_stop[at]
+    return exit_bar, kind, ambiguous, exit_stop
 
 
 def simulate(
@@ -151,13 +187,14 @@ def simulate(
     stop_distance: Distance = None,
     take_distance: Distance = None,
     funding_rate: np.ndarray | None = None,
+    trailing: float | None = None,
 ) -> Simulation:
     """Run the positions through the market with costs; see README "Backtesting semantics".
 
     `stop_distance` / `take_distance` are a fraction of the entry price, or per-bar price distances
     decided at that bar's close (used by a trade entered at the next open); `funding_rate` gives
     per bar the summed rate of the funding instants inside it (charged when the position was held
-    at the bar's open).
+    at the bar's open); `trailing` a trailing stop's callback fraction (core.fills.trailing_stop).
     """
     n = len(close)
     starts, ends, side = _segments(target)
@@ -166,8 +203,9 @@ def simulate(
     stop, take, liquidation = levels(
         entry, side, _per_trade(stop_distance, decided), _per_trade(take_distance, decided), costs
     )
-    exit_bar, kind, ambiguous = _first_hits(
-        starts, ends, side, high, low, (stop, take, liquidation)
+    stop = np.broadcast_to(stop, side.shape).astype(float)
+    exit_bar, kind, ambiguous, stop = _first_hits(
+        starts, ends, side, high, low, (stop, take, liquidation), entry, trailing
     )
     intrabar = exit_bar >= 0
     at_end = ~intrabar & (ends == n)

@@ -12,7 +12,7 @@ from backtesting.engine import EXIT_REASONS, Costs, Distance, simulate
 from backtesting.metricas import compute_metrics
 from core.costs import MAINTENANCE_MARGIN_RATE, funding_instants
 from core.errors import DataError
-from core.fills import ATR_PERIOD, atr_multiple, check_distance, distance
+from core.fills import ATR_PERIOD, atr_multiple, check_distance, check_trailing, distance
 from core.intervals import to_ms
 from estrategias.base import Strategy, Velas, as_velas
 
@@ -89,6 +89,7 @@ def ejecutar_backtest(
     comision_maker: float | None = None,
     margen_mantenimiento: float = MAINTENANCE_MARGIN_RATE,
     desde: Any = None,
+    trailing: float | None = None,
 ) -> Resultado:
     """Backtest `estrategia` on `velas` (open_time, open, high, low, close, volume); deterministic.
 
@@ -96,7 +97,9 @@ def ejecutar_backtest(
     fractions of notional per side: `comision` (taker) for market fills, `comision_maker` (default
     = `comision`) for take-profit limit fills. `tamano` is the fraction of equity used as margin,
     `apalancamiento` the leverage (isolated margin, liquidation with `margen_mantenimiento`).
-    `stop_loss` / `take_profit`: a fraction (0.02) or an ATR multiple ('2atr'). `funding`: a
+    `stop_loss` / `take_profit`: a fraction (0.02) or an ATR multiple ('2atr'); `trailing`: a
+    trailing stop's callback fraction (0.01: 1 % behind the best price since the entry, raised
+    at each completed candle; exit reason "stop_movil"). `funding`: a
     constant rate per 8 h or a Series of rates indexed by funding time (ms or datetime).
     `desde` (epoch ms, ISO date or datetime): the candles before it only warm the strategy up —
     nothing is traded on their decisions and the results cover `desde` onwards, as a bot
@@ -109,6 +112,7 @@ def ejecutar_backtest(
         raise DataError("need capital > 0, 0 < tamano <= 1 and 1 <= apalancamiento <= 125")
     if comision < 0 or slippage < 0:
         raise DataError("comision and slippage cannot be negative")
+    check_trailing(trailing)
     costs = Costs(
         taker_fee=comision,
         maker_fee=comision if comision_maker is None else comision_maker,
@@ -125,7 +129,7 @@ def ejecutar_backtest(
     sim = simulate(
         data.open, data.high, data.low, data.close, positions, capital, costs,
         _distance(stop_loss, "stop_loss", data), _distance(take_profit, "take_profit", data),
-        _funding_per_bar(funding, data.open_time, bar_ms),
+        _funding_per_bar(funding, data.open_time, bar_ms), trailing,
     )  # fmt: skip
     trades = _trades_frame(sim, data, bar_ms)
     columns = {name: trades[name].to_numpy() for name in ("pnl", "fees", "funding", "duration_ms")}

@@ -21,7 +21,7 @@ import numpy as np
 from core.broker import Decision
 from core.broker.paper import Bar, PaperTrade
 from core.errors import DataError
-from core.fills import Costs, atr_multiple, check_distance, distance
+from core.fills import Costs, atr_multiple, check_distance, check_trailing, distance
 from core.models import BotEvent, BotStatus, BotTrigger, Candle, Side
 from core.risk import (
     AccountVerdict,
@@ -57,12 +57,14 @@ class BotConfig:
     stop_loss: float | str | None = None
     take_profit: float | str | None = None
     risk: RiskSettings = field(default_factory=RiskSettings)
+    trailing: float | None = None  # a trailing stop's callback fraction
 
     def __post_init__(self) -> None:
         if not self.capital > 0:
             raise DataError(f"capital must be > 0, not {self.capital}")
         check_distance(self.stop_loss, "stop_loss")
         check_distance(self.take_profit, "take_profit")
+        check_trailing(self.trailing)
 
     @property
     def stop_fraction(self) -> float | None:

@@ -16,8 +16,11 @@ import numpy as np
 from core.costs import MAINTENANCE_MARGIN_RATE, apply_slippage, fee, liquidation_price
 from core.errors import DataError
 
-EXIT_SIGNAL, EXIT_STOP, EXIT_TAKE, EXIT_LIQUIDATION, EXIT_END = 0, 1, 2, 3, 4
-EXIT_REASONS = ("senal", "stop_loss", "take_profit", "liquidacion", "fin")
+EXIT_SIGNAL, EXIT_STOP, EXIT_TAKE, EXIT_LIQUIDATION, EXIT_END, EXIT_TRAILING = 0, 1, 2, 3, 4, 5
+EXIT_REASONS = ("senal", "stop_loss", "take_profit", "liquidacion", "fin", "stop_movil")
+# A trailing stop's callback, as a fraction: Binance's TRAILING_STOP_MARKET takes 0.1 % to 10 %
+# with one decimal (callbackRate 0.1 to 10), so steps of 0.001.
+TRAILING_MIN, TRAILING_MAX = 0.001, 0.1
 NO_EXIT = -1
 ATR_PERIOD = 14
 _ATR = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*atr\s*$", re.IGNORECASE)
@@ -90,12 +93,24 @@ def bar_exit(side, high, low, stop, take, liquidation):  # type: ignore[no-untyp
     return kind, adverse_hit & hit_take
 
 
+def trailing_stop(side, stop, extreme, trailing):  # type: ignore[no-untyped-def]
+    """The stop a bar is exposed to with a trailing stop: the trailing level — `trailing` (a
+    fraction) behind `extreme`, the best price since the entry before this bar (the entry
+    itself on the entry bar) — when it is nearer than the fixed `stop`; and whether it is.
+
+    The level is raised only from completed bars: within a bar the order of its high and low is
+    unknown, so its own high never tightens the stop it is tested against (no look-ahead)."""
+    trail = extreme * (1 - side * trailing)
+    nearer = side * trail > side * stop
+    return np.where(nearer, trail, stop), nearer
+
+
 def exit_price(bar_open, bar_close, side, kind, stop, take, liquidation, costs: Costs):  # type: ignore[no-untyped-def]
     """Fill price of each exit in its exit bar; stops that gap through fill at the (worse) open.
 
-    A signal exit fills at the bar's open, a stop at its level (or the open if the bar opened
-    beyond it) and a take-profit likewise, both with slippage except the limit-like take-profit;
-    a liquidation at its level; the end of the data at the bar's close.
+    A signal exit fills at the bar's open, a stop (a trailing one too) at its level (or the open
+    if the bar opened beyond it) and a take-profit likewise, both with slippage except the
+    limit-like take-profit; a liquidation at its level; the end of the data at the bar's close.
     """
     bps = costs.slippage_bps
     closing = -side  # an exit trades against the position: a long sells, a short buys
@@ -104,8 +119,9 @@ def exit_price(bar_open, bar_close, side, kind, stop, take, liquidation, costs: 
     stop_fill = apply_slippage(stop_fill, closing, bps)
     take_fill = np.where(side > 0, np.maximum(bar_open, take), np.minimum(bar_open, take))
     end_fill = apply_slippage(bar_close, closing, bps)
+    stopped = (kind == EXIT_STOP) | (kind == EXIT_TRAILING)
     return np.select(
-        [kind == EXIT_STOP, kind == EXIT_TAKE, kind == EXIT_LIQUIDATION, kind == EXIT_END],
+        [stopped, kind == EXIT_TAKE, kind == EXIT_LIQUIDATION, kind == EXIT_END],
         [stop_fill, take_fill, liquidation, end_fill],
         default=signal,
     )
@@ -150,6 +166,20 @@ def check_distance(value: float | str | None, name: str) -> None:
             raise DataError(f"{name} must be a fraction like 0.02 or an ATR multiple like '2atr'")
     elif value is not None and not 0 < float(value) < 1:
         raise DataError(f"{name} must be a fraction between 0 and 1 (0.02 = 2 %), got {value}")
+
+
+def check_trailing(value: float | None, name: str = "trailing") -> None:
+    """Raise DataError unless `value` is None or a callback fraction Binance accepts."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise DataError(f"{name} must be a fraction like 0.01, got {value!r}")
+    steps = float(value) / TRAILING_MIN
+    if not TRAILING_MIN <= float(value) <= TRAILING_MAX or abs(steps - round(steps)) > 1e-9:
+        raise DataError(
+            f"{name} must be between {TRAILING_MIN} and {TRAILING_MAX} in steps of "
+            f"{TRAILING_MIN} (0.01 = 1 % behind the best price since the entry), got {value}"
+        )
 
 
 def atr_multiple(value: float | str | None) -> float | None:

@@ -393,6 +393,7 @@ class Bot:
     take_profit: str | None = None
     funding_rate: float | None = None
     risk: dict[str, object] = field(default_factory=dict)
+    trailing: float | None = None  # a trailing stop's callback fraction (core.fills)
     status: BotStatus = BotStatus.STOPPED
     status_reason: str = ""
     desired_running: bool = False

@@ -1,19 +1,31 @@
 """run.py and setup_env.py as a user runs them: real subprocesses, real files."""
 
 import os
+import selectors
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 import setup_env
+from backtesting.simulador import ejecutar_backtest
 from config.settings import Settings, load_settings
+from core.repository import Database
+from estrategias.factory import crear_estrategia
 from tests.conftest import running_kryptelion, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
-SUBCOMMANDS = ("web", "bridge", "update", "export", "backtest", "demo-exchange", "db")
+SUBCOMMANDS = ("web", "bridge", "update", "export", "backtest", "bot", "demo-exchange", "db")
+BACKTEST = [
+    "backtest", "--symbol", "BTCUSDT", "--interval", "1h", "--strategy", "sma_cruce",
+    "--start", "2024-01-01", "--end", "2024-03-01", "--capital", "1000",
+    "--param", "rapida=9", "--param", "lenta=21",
+]  # fmt: skip
+BOT = ["bot", "--strategy", "sma_cruce", "--symbol", "BTCUSDT", "--interval", "1m"]
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -40,9 +52,9 @@ def test_db_upgrade_then_current(tmp_path):
     before = _run("db", "current", env=env)
     assert before.returncode == 0 and "revision none (empty)" in before.stdout
     upgraded = _run("db", "upgrade", env=env)
-    assert upgraded.returncode == 0 and "schema at revision 0004 (head 0004)" in upgraded.stdout
+    assert upgraded.returncode == 0 and "schema at revision 0005 (head 0005)" in upgraded.stdout
     after = _run("db", "current", env=env)
-    assert "revision 0004, up to date" in after.stdout
+    assert "revision 0005, up to date" in after.stdout
     assert (tmp_path / "k.db").is_file()
 
 
@@ -92,33 +104,70 @@ def test_run_without_command_serves_database_demo_market_bridge_and_web_app(tmp_
     assert (tmp_path / "datos_historicos.db").is_file()
 
 
+def _metrics(stdout: str) -> dict[str, str]:
+    """The printed metrics table, metric -> value as printed."""
+    return {line.split()[0]: line.split()[1] for line in stdout.splitlines()[2:]}
+
+
 def test_backtest_command_downloads_runs_and_prints_metrics(demo_exchange, tmp_path):
     env = {"DEMO_PORT": str(demo_exchange.port)}
-    args = [
-        "backtest",
-        "--symbol",
-        "BTCUSDT",
-        "--interval",
-        "1h",
-        "--strategy",
-        "sma_cruce",
-        "--start",
-        "2024-01-01",
-        "--end",
-        "2024-03-01",
-        "--capital",
-        "1000",
-        "--param",
-        "rapida=9",
-        "--param",
-        "lenta=21",
-        "--db",
-        str(tmp_path / "bt.db"),
-    ]
+    args = [*BACKTEST, "--db", str(tmp_path / "bt.db")]
     result = _run(*args, env=env)
     assert result.returncode == 0, result.stderr
     assert "SmaCruce(rapida=9, lenta=21, modo='ambos') on BTCUSDT 1h: 1440 candles" in result.stdout
-    lines = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()[2:]}
+    lines = _metrics(result.stdout)
     assert int(lines["trades"]) > 0 and float(lines["start_equity"]) == 1000
     bad = _run(*args[:-2], "--param", "rapid=3", env=env)
     assert bad.returncode == 1 and "no parameter 'rapid'" in bad.stderr
+
+
+def test_backtest_trailing_reaches_the_engine(demo_exchange, tmp_path):
+    path = tmp_path / "bt.db"
+    result = _run(*BACKTEST, "--db", str(path), "--trailing", "0.01",
+                  env={"DEMO_PORT": str(demo_exchange.port)})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    database = Database(path)
+    velas = database.candles.read_frame("BTCUSDT", "1h", 1_704_067_200_000, 1_709_251_200_000)
+    database.close()
+    direct = ejecutar_backtest(
+        velas, crear_estrategia("sma_cruce", rapida=9, lenta=21), capital=1000, trailing=0.01
+    )
+    printed = _metrics(result.stdout)
+    assert len(velas) == 1440 and int(printed["trades"]) == len(direct.trades) > 0
+    assert float(printed["final_equity"]) == pytest.approx(direct.metricas["final_equity"], 1e-5)
+
+
+@pytest.mark.parametrize("command", [BACKTEST, BOT])
+@pytest.mark.parametrize("value", ["0.5", "0.0001", "nan", "1%"])
+def test_a_bad_trailing_is_an_argparse_error_naming_it(command, value):
+    result = _run(*command, "--trailing", value)
+    assert result.returncode == 2 and "argument --trailing:" in result.stderr
+
+
+def _line(process: subprocess.Popen, timeout: float = 30) -> str:
+    """The process's next line of output, failing after `timeout` seconds without one."""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while not selector.select(timeout=0.1):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "no output in time"
+    return process.stdout.readline()
+
+
+def test_bot_trailing_is_stored_with_the_bot(demo_exchange, tmp_path):
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "DATA_DIR": str(tmp_path),
+           "DEMO_PORT": str(demo_exchange.port)}  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "run.py", *BOT, "--nombre", "movil", "--trailing", "0.01"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert _line(process).startswith("bot 1 'movil': sma_cruce on BTCUSDT 1m")
+    finally:
+        process.send_signal(signal.SIGTERM)  # status 0 at any moment (SIGINT: 130 before the loop)
+        process.communicate(timeout=30)
+    assert process.returncode == 0
+    database = Database(tmp_path / "datos_historicos.db")
+    assert database.bots.get_by_name("movil").trailing == 0.01
+    database.close()

@@ -64,7 +64,7 @@ def bot_config(stored: StoredBot, speed: float = 1.0) -> BotConfig:
     risk = replace(risk, stale_grace_ms=int(risk.stale_grace_ms * speed))
     return BotConfig(
         stored.name, stored.symbol, stored.interval, stored.strategy, stored.capital, costs,
-        _distance(stored.stop_loss), _distance(stored.take_profit), risk,
+        _distance(stored.stop_loss), _distance(stored.take_profit), risk, stored.trailing,
     )  # fmt: skip
 
 
@@ -370,13 +370,13 @@ class BotHost:
     def _broker(self, stored: StoredBot, config: BotConfig) -> PaperSimulator | ExchangeBroker:
         if stored.mode is BotMode.PAPER:
             return PaperSimulator(
-                config.capital, config.costs, config.stop_fraction, config.take_fraction
-            )
+                config.capital, config.costs, config.stop_fraction, config.take_fraction,
+                config.trailing,
+            )  # fmt: skip
         assert self.account is not None
         return self.account.broker(
-            self.db, stored, config.costs, config.stop_fraction, config.take_fraction,
-            lambda: self.rules(stored.symbol), self.publish,
-        )  # fmt: skip
+            self.db, stored, config, lambda: self.rules(stored.symbol), self.publish
+        )
 
     def _top_up(self, symbol: str, interval: str, needed: int) -> None:
         """Store the latest closed candles from REST, so a bot warms up on recent history even

@@ -17,12 +17,12 @@ from decimal import Decimal
 from typing import Any
 
 from config.settings import Settings
+from core.bot import BotConfig
 from core.broker.exchange import ExchangeBroker, StreamItem
 from core.broker.intents import ClientIds
 from core.errors import DataError, ExchangeError
 from core.exchange.order_requests import OrderRequest, client_order_id
 from core.exchange.trading import TradingClient, trading_client
-from core.fills import Costs
 from core.intervals import interval_ms
 from core.models import Bot as StoredBot
 from core.models import Order, OrderType, Side
@@ -57,14 +57,16 @@ class ExchangeAccount:
         self.brokers: dict[int, ExchangeBroker] = {}
         self.stream = UserStream(self.client, settings.binance_ws_url, self._on_item)
         self._task: asyncio.Task[None] | None = None
+        # One queue and one feeding task per broker: a broker busy with a step (it holds its
+        # lock) delays its own items only, never the stream or the other bots.
+        self._queues: dict[int, asyncio.Queue[StreamItem]] = {}
+        self._feeders: dict[int, asyncio.Task[None]] = {}
 
     def broker(
         self,
         db: Database,
         stored: StoredBot,
-        costs: Costs,
-        stop_loss: float | None,
-        take_profit: float | None,
+        config: BotConfig,
         rules: Callable[[], SymbolRules],
         publish: Publish,
     ) -> ExchangeBroker:
@@ -85,23 +87,37 @@ class ExchangeAccount:
 
         intents = OrderIntents(db.orders, bot_id, ClientIds(prefix), on_change)
         return ExchangeBroker(
-            self.client, stored.symbol, prefix, stored.capital, costs,
-            interval_ms(stored.interval), rules, intents,
-            stop_loss=stop_loss, take_profit=take_profit,
+            self.client, stored.symbol, prefix, config.capital, config.costs,
+            interval_ms(stored.interval), rules, intents, stop_loss=config.stop_fraction,
+            take_profit=config.take_fraction, trailing=config.trailing,
         )  # fmt: skip
 
     def follow(self, bot_id: int, broker: ExchangeBroker) -> None:
         """Feed the broker the user stream from now on (the stream starts with the first)."""
         self.brokers[bot_id] = broker
+        queue: asyncio.Queue[StreamItem] = asyncio.Queue()
+        self._queues[bot_id] = queue
+        self._feeders[bot_id] = asyncio.ensure_future(self._feed(bot_id, broker, queue))
         if self._task is None:
             self._task = asyncio.ensure_future(self.stream.run())
 
     def forget(self, bot_id: int) -> None:
         self.brokers.pop(bot_id, None)
+        self._queues.pop(bot_id, None)
+        feeder = self._feeders.pop(bot_id, None)
+        if feeder is not None:
+            feeder.cancel()
 
     async def _on_item(self, item: StreamItem) -> None:
-        """One stream item to every broker; a broker's failure is logged, never ends the stream."""
-        for bot_id, broker in list(self.brokers.items()):
+        """One stream item to every broker's queue, in the stream's order."""
+        for queue in list(self._queues.values()):
+            queue.put_nowait(item)
+
+    @staticmethod
+    async def _feed(bot_id: int, broker: ExchangeBroker, queue: asyncio.Queue[StreamItem]) -> None:
+        """A broker's items, one at a time; a failure is logged, never stops the feeding."""
+        while True:
+            item = await queue.get()
             try:
                 await asyncio.to_thread(broker.on_user_event, item)
             except Exception:  # the next reconcile repairs what this item missed
@@ -135,6 +151,8 @@ class ExchangeAccount:
         return done
 
     async def close(self) -> None:
+        for bot_id in list(self._feeders):
+            self.forget(bot_id)
         if self._task is not None:
             await self.stream.close()
             self._task.cancel()

@@ -23,7 +23,7 @@ from app.schemas import (
 from app.services import Services, services
 from core.broker.paper import PaperSimulator
 from core.errors import BotStateError, DataError, NotFoundError, StrategyError
-from core.fills import Costs, check_distance
+from core.fills import Costs, check_distance, check_trailing
 from core.models import Bot, BotCommand, BotEvent, BotMode, BotStatus, BotTrade, BotTrigger, Side
 from core.repository import Database
 from core.risk_types import SETTING_FIELDS, RiskSettings
@@ -91,10 +91,20 @@ def _distance(body: BotIn, field: str) -> str | None:
     return None if value is None else str(value)
 
 
+def _trailing(body: BotIn) -> float | None:
+    """The trailing stop's callback fraction; 422 naming `trailing` out of Binance's range."""
+    try:
+        check_trailing(body.trailing)
+    except DataError as error:
+        raise _invalid("trailing", error) from None
+    return body.trailing
+
+
 def bot_from(svc: Services, body: BotIn) -> Bot:
     """The bot the body describes, wanted running; raises RequestError naming the field."""
     strategy, params = _strategy(body)
     stop_loss, take_profit = _distance(body, "stop_loss"), _distance(body, "take_profit")
+    trailing = _trailing(body)
     risk = _risk(body)
     mode = _mode(svc, body.modo)
     svc.symbol_rules(body.symbol)  # 400 for a symbol the market does not list
@@ -103,7 +113,7 @@ def bot_from(svc: Services, body: BotIn) -> Bot:
         params=params, mode=mode, capital=body.capital, taker_fee=body.comision,
         maker_fee=body.comision_maker, slippage_bps=body.slippage, leverage=body.apalancamiento,
         size=body.tamano, stop_loss=stop_loss, take_profit=take_profit,
-        funding_rate=body.funding, risk=risk, desired_running=True,
+        funding_rate=body.funding, risk=risk, trailing=trailing, desired_running=True,
     )  # fmt: skip
 
 
@@ -233,7 +243,8 @@ def bot_detail(db: Database, bot_id: int) -> dict[str, Any]:
     config = {
         "params": bot.params, "comision": bot.taker_fee, "comision_maker": bot.maker_fee,
         "slippage": bot.slippage_bps, "apalancamiento": bot.leverage, "tamano": bot.size,
-        "stop_loss": bot.stop_loss, "take_profit": bot.take_profit, "funding": bot.funding_rate,
+        "stop_loss": bot.stop_loss, "take_profit": bot.take_profit, "trailing": bot.trailing,
+        "funding": bot.funding_rate,
         "riesgo": {SETTING_FIELDS[name]: value for name, value in bot.risk.items()},
     }  # fmt: skip
     decisions = [

@@ -24,6 +24,7 @@ from core.broker.intents import (
     REFUSED_EXIT,
     STOP,
     TAKE,
+    TRAIL,
     ClientIds,
     Intent,
     IntentStore,
@@ -53,14 +54,15 @@ from core.rules import SymbolRules
 log = logging.getLogger(__name__)
 COUNTDOWN_MS = 120_000
 REASONS = {EXIT: "senal", STOP: "stop_loss", REFUSED_EXIT: "stop_loss", TAKE: "take_profit",
-           KILL_EXIT: "kill", "liq": "liquidacion"}  # fmt: skip
+           TRAIL: "stop_movil", KILL_EXIT: "kill", "liq": "liquidacion"}  # fmt: skip
 
 
 class ExchangeOrders:
     """Orders, fills and protection of one bot on one symbol (one-way mode); see ExchangeBroker.
 
     `stop_loss` / `take_profit` are fractions of the entry; otherwise the decision's absolute
-    distances are used, as the paper broker does.
+    distances are used, as the paper broker does. `trailing` (a callback fraction) adds a
+    TRAILING_STOP_MARKET for the position's quantity, reduce-only.
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class ExchangeOrders:
         *,
         stop_loss: float | None = None,
         take_profit: float | None = None,
+        trailing: float | None = None,
         countdown_ms: int = COUNTDOWN_MS,
         fill_timeout_s: float = 10.0,
         monotonic: Callable[[], float] = time.monotonic,
@@ -84,7 +87,7 @@ class ExchangeOrders:
         self.ids = ClientIds(bot_id)
         self.intents: IntentStore = intents if intents is not None else MemoryIntents()
         self.book = TradeBook(capital, interval_ms)
-        self.stop_loss, self.take_profit = stop_loss, take_profit
+        self.stop_loss, self.take_profit, self.trailing = stop_loss, take_profit, trailing
         self.countdown_ms, self.fill_timeout_s = countdown_ms, fill_timeout_s
         self._read_rules = rules
         self.rules: SymbolRules | None = None
@@ -176,11 +179,14 @@ class ExchangeOrders:
         return order
 
     def _follow_fill(self, order: ExchangeOrder) -> None:
-        """Wait (bounded) for a market order to fill, then settle its fills."""
+        """Wait (bounded) for a market order to fill, then settle its fills; the first look is
+        at once (an exchange may answer NEW and fill a moment later), then backing off."""
         deadline = time.monotonic() + self.fill_timeout_s
+        pause = 0.0
         while not order.state.is_final and time.monotonic() < deadline:
-            time.sleep(0.02)
+            time.sleep(pause)
             order = self.client.get_order(self.symbol, order_id=order.order_id)
+            pause = min(max(2 * pause, 0.005), 0.1)
         self.intents.resolve(order.client_order_id, order.state, order.order_id)
         if order.executed_qty > 0:
             self._settle(order.order_id, order.client_order_id)
@@ -258,7 +264,10 @@ class ExchangeOrders:
         mine = self._cancel_protection(keep=candle)
         present = {leg_kind(p[1]) for p in map(self.ids.parse, mine) if p and p[0] == candle}
         side = Side.SELL if trade.side > 0 else Side.BUY
-        for leg, level in ((STOP, trade.stop), (TAKE, trade.take)):
+        wanted = [(STOP, trade.stop), (TAKE, trade.take)]
+        if self.trailing is not None:
+            wanted.append((TRAIL, self.trailing))
+        for leg, level in wanted:
             if leg in present or not np.isfinite(level):
                 continue
             try:
@@ -269,14 +278,26 @@ class ExchangeOrders:
                 self._exit(self.ids.fresh(self.intents, candle, REFUSED_EXIT), REFUSED_EXIT)
                 return
 
-    def _place_protection(self, candle: int, leg: str, side: Side, trigger: Decimal) -> None:
-        kind = OrderType.STOP_MARKET if leg == STOP else OrderType.TAKE_PROFIT_MARKET
+    def _place_protection(self, candle: int, leg: str, side: Side, level: Decimal) -> None:
+        """Place one protection leg: a stop or take-profit closing the position at trigger
+        `level`, or the trailing stop (`level` its callback fraction) for its quantity."""
         cid = self.ids.fresh(self.intents, candle, leg)
-        self.intents.record(Intent(cid, self.symbol, candle, leg, side, kind, None, trigger))
-        request = AlgoOrderRequest(
-            self.symbol, side, kind, cid, trigger_price=trigger,
-            working_type=WorkingType.MARK_PRICE, close_position=True,
-        )  # fmt: skip
+        if leg == TRAIL:
+            kind, rate = OrderType.TRAILING_STOP_MARKET, (level * 100).quantize(Decimal("0.1"))
+            quantity = abs(self.amount)
+            self.intents.record(Intent(cid, self.symbol, candle, leg, side, kind, quantity,
+                                       reduce_only=True, callback_rate=rate))  # fmt: skip
+            request = AlgoOrderRequest(
+                self.symbol, side, kind, cid, quantity=quantity, reduce_only=True,
+                callback_rate=rate, working_type=WorkingType.MARK_PRICE,
+            )  # fmt: skip
+        else:
+            kind = OrderType.STOP_MARKET if leg == STOP else OrderType.TAKE_PROFIT_MARKET
+            self.intents.record(Intent(cid, self.symbol, candle, leg, side, kind, None, level))
+            request = AlgoOrderRequest(
+                self.symbol, side, kind, cid, trigger_price=level,
+                working_type=WorkingType.MARK_PRICE, close_position=True,
+            )  # fmt: skip
         try:
             algo = self.client.place_algo_order(request)
         except OutcomeUnknownError as error:

@@ -13,11 +13,12 @@ from core.errors import DataError
 from core.exchange.order_requests import MAX_CLIENT_ID, client_order_id
 from core.models import OrderState, OrderType, Side
 
-# Legs of an order, the last part of its client id: exit, entry, stop, take-profit, the exit
+# Legs of an order, the last part of its client id: exit, entry, stop, take-profit, trailing
+# stop ("móvil"), the exit
 # after the exchange refused a stop as already triggered (-2021), and the kill switch's exit.
 # A leg placed again for the same candle (a stop re-placed) gets a generation: "s2", "s3", …
-EXIT, ENTRY, STOP, TAKE, REFUSED_EXIT, KILL_EXIT = "x", "e", "s", "t", "r", "k"
-PROTECTION_LEGS = (STOP, TAKE)
+EXIT, ENTRY, STOP, TAKE, TRAIL, REFUSED_EXIT, KILL_EXIT = "x", "e", "s", "t", "m", "r", "k"
+PROTECTION_LEGS = (STOP, TAKE, TRAIL)
 MAX_BOT_ID = 16  # bot + "-" + 13-digit ms + "-" + leg (≤ 4) stays within Binance's 36
 MAX_GENERATION = 99
 
@@ -37,6 +38,7 @@ class Intent:
     reduce_only: bool = False
     state: OrderState = OrderState.PENDING
     exchange_id: int | None = None  # orderId, or algoId for conditional orders
+    callback_rate: Decimal | None = None  # a trailing stop's, in percent as Binance takes it
 
     @property
     def is_algo(self) -> bool:

@@ -21,6 +21,8 @@ from core.costs import funding_payment
 from core.fills import (
     EXIT_REASONS,
     EXIT_SIGNAL,
+    EXIT_STOP,
+    EXIT_TRAILING,
     NO_EXIT,
     Costs,
     bar_exit,
@@ -29,6 +31,7 @@ from core.fills import (
     levels,
     trade_fees,
     trade_return,
+    trailing_stop,
 )
 
 
@@ -63,6 +66,8 @@ class PaperTrade:
     fees: float | None = None
     funding: float | None = None
     trade_return: float | None = None
+    # With a trailing stop: the best price before the bar being processed (the entry at first).
+    extreme: float | None = None
 
     @property
     def is_open(self) -> bool:
@@ -88,9 +93,11 @@ class PaperSimulator:
         costs: Costs,
         stop_loss: float | None = None,
         take_profit: float | None = None,
+        trailing: float | None = None,
     ) -> None:
         self.capital, self.costs = capital, costs
         self.stop_loss, self.take_profit = stop_loss, take_profit
+        self.trailing = trailing
         self.bar = -1
         self.start_time: int | None = None  # open time of the first bar it traded
         self.closed: list[PaperTrade] = []
@@ -213,6 +220,7 @@ class PaperSimulator:
         self.trade = PaperTrade(
             self.bar, bar.open_time, side, entry, quantity,
             _scalar(stop), _scalar(take), _scalar(liquidation),
+            extreme=None if self.trailing is None else entry,
         )  # fmt: skip
         self._funding_units = 0.0
         return self.trade
@@ -220,23 +228,32 @@ class PaperSimulator:
     def _intrabar(self, bar: Bar) -> list[PaperTrade]:
         trade = self.trade
         assert trade is not None
-        kind, ambiguous = bar_exit(
-            trade.side, bar.high, bar.low, trade.stop, trade.take, trade.liquidation
-        )
+        stop, trails = trade.stop, False
+        if self.trailing is not None and trade.extreme is not None:
+            level, nearer = trailing_stop(trade.side, trade.stop, trade.extreme, self.trailing)
+            stop, trails = _scalar(level), bool(nearer)
+        kind, ambiguous = bar_exit(trade.side, bar.high, bar.low, stop, trade.take,
+                                   trade.liquidation)  # fmt: skip
         if int(kind) == NO_EXIT:
+            if trade.extreme is not None:  # the bar is complete: the best price moves on
+                best = (
+                    max(trade.extreme, bar.high) if trade.side > 0 else min(trade.extreme, bar.low)
+                )
+                self.trade = replace(trade, extreme=best)
             return []
         self.ambiguous_bars += int(bool(ambiguous))
-        return [self._close(bar, int(kind))]
+        kind = EXIT_TRAILING if int(kind) == EXIT_STOP and trails else int(kind)
+        return [self._close(bar, kind, stop)]
 
-    def _close(self, bar: Bar, kind: int) -> PaperTrade:
-        """Close the trade in `bar` (a signal exit at its open, any other at its level)."""
+    def _close(self, bar: Bar, kind: int, stop: float | None = None) -> PaperTrade:
+        """Close the trade in `bar` (a signal exit at its open, any other at its level; `stop`
+        the level a stop exit was exposed to, the trade's own stop by default)."""
         trade, costs = self.trade, self.costs
         assert trade is not None
         side, entry = trade.side, trade.entry_price
+        level = trade.stop if stop is None else stop
         fill = _scalar(
-            exit_price(
-                bar.open, bar.close, side, kind, trade.stop, trade.take, trade.liquidation, costs
-            )
+            exit_price(bar.open, bar.close, side, kind, level, trade.take, trade.liquidation, costs)
         )
         funding_fraction = side * self._funding_units / entry * costs.exposure
         result = _scalar(trade_return(entry, fill, side, kind, funding_fraction, costs))

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, Row, String, Table, insert, select, t
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import BotStateError, DataError, NotFoundError
-from core.fills import check_distance
+from core.fills import check_distance, check_trailing
 from core.models import Bot, BotDecision, BotEvent, BotMode, BotStatus, BotTrade, BotTrigger, Side
 from core.repository.bot_commands import BotCommands
 from core.repository.engine import read_connection, write_transaction
@@ -31,7 +31,7 @@ _trades = cast(Table, BotTradeRow.__table__)
 _BOT_COLUMNS = [column for column in _bots.c if column.name != "broker_state"]
 _CONFIG_FIELDS = (
     "name", "strategy", "symbol", "interval", "capital", "taker_fee", "maker_fee", "slippage_bps",
-    "leverage", "size", "stop_loss", "take_profit", "funding_rate",
+    "leverage", "size", "stop_loss", "take_profit", "funding_rate", "trailing",
 )  # fmt: skip
 _TRADE_NUMBERS = ("entry_price", "exit_price", "quantity", "pnl", "fees", "funding", "return_pct")
 _TRADE_EXIT = ("exit_time", "exit_price", "pnl", "fees", "funding", "exit_reason", "return_pct")
@@ -96,6 +96,7 @@ def _config_values(bot: Bot) -> dict[str, object]:
     _check_lengths(_bots, "bot", values)
     _check_distance("stop_loss", bot.stop_loss)
     _check_distance("take_profit", bot.take_profit)
+    check_trailing(bot.trailing)
     _check_risk(bot.risk)
     values["mode"] = BotMode(bot.mode).value
     values["params"] = _dumps("bot", "params", bot.params)
@@ -245,7 +246,7 @@ class BotRepository(BotCommands):
 
     def update_config(self, bot: Bot) -> Bot:
         """Store `bot`'s configuration (name, strategy, params, market, mode, capital, costs,
-        risk) over the one with its id; status, snapshot and history are left alone. Returns
+        stops, risk) over the one with its id; status, snapshot and history are left alone. Returns
         the stored bot. Raises NotFoundError, and what `create` raises for its values."""
         if bot.id is None:
             raise NotFoundError("a bot without an id is not stored; create it first")

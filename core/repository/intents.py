@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from decimal import Decimal
 
-from core.broker.intents import ENTRY, STOP, TAKE, ClientIds, Intent, leg_kind
+from core.broker.intents import ENTRY, STOP, TAKE, TRAIL, ClientIds, Intent, leg_kind
 from core.errors import DataError, InvalidOrderError, NotFoundError
 from core.models import Order, OrderState
 from core.repository.orders import OrderRepository
@@ -18,7 +18,8 @@ from core.state import allowed_transitions
 log = logging.getLogger(__name__)
 ACTOR = "bot"
 PENDING_LIMIT = 1_000  # a bot has a handful of unresolved intents at most; bounded read
-PURPOSES = {ENTRY: Purpose.ENTRY, STOP: Purpose.STOP, TAKE: Purpose.TAKE_PROFIT}
+PURPOSES = {ENTRY: Purpose.ENTRY, STOP: Purpose.STOP, TRAIL: Purpose.STOP,
+            TAKE: Purpose.TAKE_PROFIT}  # fmt: skip
 
 
 def _decimal(value: float | None) -> Decimal | None:
@@ -54,6 +55,7 @@ class OrderIntents:
             state=intent.state, client_order_id=intent.client_id,
             reduce_only=intent.reduce_only and not close, close_position=close,
             trigger_price=None if intent.trigger_price is None else float(intent.trigger_price),
+            callback_rate=None if intent.callback_rate is None else float(intent.callback_rate),
             bot_id=self.bot_id, purpose=PURPOSES.get(leg_kind(intent.leg), Purpose.EXIT),
             algo_id=known if intent.is_algo else None,
             exchange_order_id=None if intent.is_algo else known,
@@ -103,7 +105,7 @@ class OrderIntents:
             order.client_order_id, order.symbol, parsed[0], parsed[1], order.side, order.type,
             None if order.close_position else _decimal(order.quantity),
             _decimal(order.trigger_price), order.reduce_only, order.state,
-            None if exchange is None else int(exchange),
+            None if exchange is None else int(exchange), _decimal(order.callback_rate),
         )  # fmt: skip
 
     @staticmethod

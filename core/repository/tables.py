@@ -165,6 +165,7 @@ class BotRow(Base):
     stop_loss: Mapped[str | None] = mapped_column(String(20), nullable=True)
     take_profit: Mapped[str | None] = mapped_column(String(20), nullable=True)
     funding_rate: Mapped[float | None] = mapped_column(Double, nullable=True)
+    trailing: Mapped[float | None] = mapped_column(Double, nullable=True)
     risk: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(14))
     status_reason: Mapped[str] = mapped_column(Text)

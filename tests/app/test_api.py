@@ -1,9 +1,12 @@
 """Every REST route through Flask's test client: results, filters and documented errors."""
 
+import pandas as pd
 import pytest
 
 from app import create_app
+from backtesting.simulador import ejecutar_backtest
 from config.settings import settings_from_mapping
+from estrategias.factory import crear_estrategia
 
 ORDER = {
     "symbol": "BTCUSDT",
@@ -25,7 +28,7 @@ def test_health_and_strategies(client):
         "estado": "ok",
         "mercado": "demo",
         "base_de_datos": "sqlite",
-        "revision": "0004",
+        "revision": "0005",
     }
     names = [s["nombre"] for s in client.get("/estrategias").json["estrategias"]]
     assert names == ["sma_cruce", "rsi_reversion", "macd_tendencia", "ml_predictor"]
@@ -147,6 +150,35 @@ def test_backtest_with_dates_runs_stores_and_lists(client):
     assert listed["total"] == 1 and "trades" not in listed["backtests"][0]
 
 
+TRADE_FIELDS = (
+    "side", "entry_time", "entry_price", "exit_time", "exit_price", "quantity", "pnl", "return",
+    "fees", "funding", "exit_reason",
+)  # fmt: skip
+
+
+def test_a_backtest_with_a_trailing_stop_trades_as_the_engine_does_with_it(app, client):
+    body = {
+        "symbol": "BTCUSDT", "interval": "1h", "strategy": "sma_cruce", "capital": 1000,
+        "start_date": "2024-01-01", "end_date": "2024-01-31", "params": {"rapida": 5, "lenta": 20},
+        "trailing": 0.01,
+    }  # fmt: skip
+    response = client.post("/backtest", json=body)
+    assert response.status_code == 201, response.json
+    run = response.json
+    stored = app.extensions["kryptelion"].db.candles.read_arrays(
+        "BTCUSDT", "1h", run["rango"]["inicio"], run["rango"]["fin"] + 1
+    )
+    direct = ejecutar_backtest(
+        pd.DataFrame(stored._asdict()), crear_estrategia("sma_cruce", rapida=5, lenta=20),
+        capital=1000, trailing=0.01,
+    )  # fmt: skip
+    expected = [dict(zip(TRADE_FIELDS, row, strict=True))
+                for row in direct.trades[list(TRADE_FIELDS)].itertuples(index=False)]  # fmt: skip
+    assert run["trades"] == expected
+    assert "stop_movil" in {t["exit_reason"] for t in expected}
+    assert client.get(f"/backtest/{run['id']}").json["trades"] == expected
+
+
 def test_backtest_shortest_form_downloads_the_default_window(client):
     response = client.post(
         "/backtest",
@@ -167,6 +199,8 @@ def test_backtest_shortest_form_downloads_the_default_window(client):
         ({"start_date": "2024-02-01", "end_date": "2024-01-01"}, 422, "before end_date"),
         ({"start_date": "ayer"}, 400, "not an ISO date"),
         ({"stop_loss": "2 bananas"}, 400, "ATR multiple"),
+        ({"trailing": 0.5}, 422, "invalid fields"),
+        ({"trailing": "1%"}, 422, "invalid fields"),
         ({"start_date": "2015-01-01", "end_date": "2015-02-01"}, 404, "no candles"),
     ],
 )
@@ -285,6 +319,9 @@ def test_openapi_document_and_docs_page(client):
         "/health",
     ):
         assert path in spec["paths"], path
+    for model in ("BacktestIn", "BotIn"):
+        trailing = spec["components"]["schemas"][model]["properties"]["trailing"]["anyOf"][0]
+        assert (trailing["minimum"], trailing["maximum"]) == (0.001, 0.1), model
     post = spec["paths"]["/ordenes"]["post"]
     assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("OrdenIn")
     assert "OrdenIn" in spec["components"]["schemas"] and "422" in post["responses"]

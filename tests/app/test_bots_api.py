@@ -38,7 +38,7 @@ def test_create_stores_the_bot_wanted_running(client, db):
     created = _create(
         client, params={"rapida": 5, "lenta": 20}, capital=1000.0, comision=0.0005,
         comision_maker=0.0002, slippage=1.0, apalancamiento=3.0, tamano=0.5, stop_loss=0.02,
-        take_profit="2atr", funding=0.0001, modo="paper",
+        take_profit="2atr", trailing=0.01, funding=0.0001, modo="paper",
         riesgo={"max_drawdown": 0.2, "ordenes_10s": 5, "max_perdida_diaria": None},
     )  # fmt: skip
     assert created == {
@@ -50,7 +50,7 @@ def test_create_stores_the_bot_wanted_running(client, db):
     assert stored.params == {"rapida": 5, "lenta": 20, "modo": "ambos"}
     assert (stored.taker_fee, stored.maker_fee, stored.slippage_bps) == (0.0005, 0.0002, 1.0)
     assert (stored.leverage, stored.size, stored.funding_rate) == (3.0, 0.5, 0.0001)
-    assert (stored.stop_loss, stored.take_profit) == ("0.02", "2atr")
+    assert (stored.stop_loss, stored.take_profit, stored.trailing) == ("0.02", "2atr", 0.01)
     # Stored under RiskSettings' internal names; a null limit keeps its default.
     assert stored.risk == {"max_drawdown": 0.2, "orders_10s": 5}
     assert client.get("/bots").json == {"bots": [created]}
@@ -70,6 +70,9 @@ def test_the_mode_defaults_to_trading_mode_and_testnet_runs_on_the_demo(client):
         ({"params": {"rapida": True}}, 422, "params.rapida", "must be int"),
         ({"stop_loss": "2 bananas"}, 422, "stop_loss", "ATR multiple"),
         ({"take_profit": 1.5}, 422, "take_profit", "invalid fields"),
+        ({"trailing": 0.2}, 422, "trailing", "invalid fields"),
+        ({"trailing": 0.0005}, 422, "trailing", "invalid fields"),
+        ({"trailing": "0.01"}, 422, "trailing", "invalid fields"),
         ({"riesgo": {"max_drawdown": 2}}, 422, "riesgo.max_drawdown", "not in (0, 1]"),
         ({"riesgo": {"max_posiciones": 1.5}}, 422, "riesgo.max_posiciones", "whole number"),
         ({"riesgo": {"ordenes_10s": True}}, 422, "riesgo.ordenes_10s", "invalid fields"),
@@ -166,6 +169,12 @@ def test_detail_trades_and_events_of_a_trading_bot(client, db):
         ("detenido", "iniciando", "iniciar"), ("iniciando", "sincronizando", "iniciado"),
         ("sincronizando", "operando", "sincronizado"),
     ]  # fmt: skip
+
+
+def test_the_detail_config_shows_the_trailing_stop(client):
+    with_it, without = _create(client, trailing=0.005)["id"], _create(client, nombre="sin")["id"]
+    assert client.get(f"/bots/{with_it}").json["config"]["trailing"] == 0.005
+    assert client.get(f"/bots/{without}").json["config"]["trailing"] is None
 
 
 def test_a_new_bot_has_no_position_equity_or_decisions(client):

@@ -107,6 +107,11 @@ BACKTEST = {"symbol": "BTCUSDT", "interval": "1h", "strategy": "sma_cruce"}
         ({"end_date": -1}, "end_date"),
         ({"comision": "0.001"}, "comision"),
         ({"stop_loss": 1.5}, "stop_loss"),
+        ({"trailing": 0.5}, "trailing"),
+        ({"trailing": 0.0009}, "trailing"),
+        ({"trailing": -0.01}, "trailing"),
+        ({"trailing": "0.01"}, "trailing"),
+        ({"trailing": True}, "trailing"),
         ({"apalancamiento": 1000}, "apalancamiento"),
     ],
 )
@@ -115,6 +120,18 @@ def test_backtest_numbers_are_bounded_and_strict(client, changes, field):
     assert response.status_code == 422, response.json
     assert field in response.json["detalle"]
     assert client.get("/backtests").json["total"] == 0
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "1e999"])
+@pytest.mark.parametrize(
+    ("path", "body", "listing"),
+    [("/backtest", BACKTEST, "/backtests"),
+     ("/bots", {"nombre": "b", "symbol": "BTCUSDT", "interval": "1m"}, "/bots")],
+)  # fmt: skip
+def test_a_non_finite_trailing_stop_is_refused_naming_it(client, number, path, body, listing):
+    response = _raw(client, "POST", path, json.dumps(body)[:-1] + f', "trailing": {number}}}')
+    assert response.status_code == 422 and set(response.json["detalle"]) == {"trailing"}
+    assert client.get(listing).json[listing[1:]] == []
 
 
 @pytest.mark.parametrize(

@@ -112,6 +112,32 @@ def test_stop_loss_exits_intrabar_and_stays_flat_until_the_signal_changes():
     assert result.metricas["exposure"] == pytest.approx(2 / 5)
 
 
+def test_trailing_stop_follows_the_best_completed_bar_and_exits_at_its_level():
+    # Entry at 100; the stop trails 5 % behind the best high of the bars already completed:
+    # 95 in bar 1 (its own high of 110 is not used in it), 104.5 in bar 2, 106.4 in bar 3.
+    velas = _velas([100, 100, 108, 110, 109], closes=[100, 108, 110, 109, 109],
+                   highs=[100, 110, 112, 111, 110], lows=[100, 99, 105, 100, 108])  # fmt: skip
+    result = ejecutar_backtest(
+        velas, Fixed([1, 1, 1, 1, 1]), capital=1000, comision=0, stop_loss=0.02, trailing=0.05
+    )
+    trade = _one(result)
+    assert (trade.exit_reason, trade.exit_time) == ("stop_movil", T0 + 3 * HOUR)
+    assert trade.exit_price == pytest.approx(112 * 0.95)
+    assert trade.pnl == pytest.approx(10 * (112 * 0.95 - 100))
+
+
+def test_trailing_stop_of_a_short_and_the_fixed_stop_when_nearer():
+    velas = _velas([100, 100, 92, 93], closes=[100, 92, 93, 93],
+                   highs=[100, 101, 95, 94], lows=[100, 90, 88, 92])  # fmt: skip
+    short = _one(ejecutar_backtest(velas, Fixed([-1, -1, -1, -1]), capital=1000, comision=0,
+                                   trailing=0.05))  # fmt: skip
+    assert (short.exit_reason, short.exit_time) == ("stop_movil", T0 + 2 * HOUR)
+    assert short.exit_price == pytest.approx(90 * 1.05)
+    fixed = _one(ejecutar_backtest(velas, Fixed([-1, -1, -1, -1]), capital=1000, comision=0,
+                                   stop_loss=0.01, trailing=0.05))  # fmt: skip
+    assert (fixed.exit_reason, fixed.exit_price) == ("stop_loss", pytest.approx(101.0))
+
+
 def test_stop_that_gaps_fills_at_the_worse_open():
     velas = _velas([100, 100, 90, 91], lows=[100, 99, 89, 90])
     trade = _one(
@@ -233,12 +259,13 @@ def test_flat_strategy_keeps_capital_and_reports_no_trades():
 
 
 @settings(max_examples=40, deadline=None)
+@pytest.mark.parametrize("trailing", [None, 0.02])
 @given(
     st.lists(st.sampled_from([-1, 0, 1]), min_size=30, max_size=80),
     st.integers(min_value=0, max_value=2**31),
     st.floats(min_value=0.1, max_value=0.9),
 )
-def test_changing_future_bars_never_changes_the_past(targets, seed, cut):
+def test_changing_future_bars_never_changes_the_past(trailing, targets, seed, cut):
     rng = np.random.default_rng(seed)
     n = len(targets)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
@@ -255,6 +282,7 @@ def test_changing_future_bars_never_changes_the_past(targets, seed, cut):
         stop_loss=0.03,
         take_profit=0.05,
         funding=0.0001,
+        trailing=trailing,
     )
     a = ejecutar_backtest(velas, Fixed(targets), **kwargs)
     b = ejecutar_backtest(changed, Fixed(targets), **kwargs)

@@ -11,6 +11,7 @@ import pytest
 pytestmark = pytest.mark.browser
 
 BAD_REQUEST = re.compile(r"status of 400")
+INVALID = re.compile(r"status of 422")
 
 
 def _fetch(stack, path):
@@ -88,3 +89,24 @@ def test_past_runs_are_listed_and_reopen(page, stack):
     page.reload()
     page.locator("#bt-titulo", has_text=f"#{first} ").wait_for()
     assert page.input_value("#bt-param-lenta") == "50"
+
+
+def test_the_trailing_stop_is_sent_when_filled_and_its_error_shown_next_to_it(page, stack):
+    _form(page, stack, **{"bt-trailing": "0.5"})
+    page.click("#bt-run")
+    page.locator("[data-error-for=trailing]", has_text="0.1").wait_for()
+    assert page.get_attribute("#bt-trailing", "aria-invalid") == "true"
+    assert page.locator("#bt-resultados").is_hidden()
+    page.fill("#bt-trailing", "0.01")
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/backtest")) as sent:
+        page.click("#bt-run")
+    assert sent.value.post_data_json["trailing"] == 0.01
+    page.wait_for_url(re.compile(r"run=\d+"))
+    first = int(page.url.rsplit("=", 1)[1])
+    assert not page.locator("[data-error-for=trailing]").inner_text()
+    page.fill("#bt-trailing", "")
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/backtest")) as sent:
+        page.click("#bt-run")
+    assert "trailing" not in sent.value.post_data_json
+    page.wait_for_url(re.compile(rf"run=(?!{first}\b)\d+"))
+    page.console_errors[:] = [e for e in page.console_errors if not INVALID.search(e)]

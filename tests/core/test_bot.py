@@ -67,8 +67,9 @@ def _run(frame, rules, config: BotConfig, restart_at: int | None = None):
     def build():
         signals = LiveSignals("BTCUSDT", "1m", [strategy])
         broker = PaperSimulator(
-            config.capital, config.costs, config.stop_fraction, config.take_fraction
-        )
+            config.capital, config.costs, config.stop_fraction, config.take_fraction,
+            config.trailing,
+        )  # fmt: skip
         now = {"ms": live[0].open_time}
         bot = Bot(config, signals, broker, rules, clock=lambda: now["ms"], atr=_atr)
         return bot, broker, now
@@ -99,6 +100,10 @@ CONFIGS = {
     "atr_stops": BotConfig(
         "b", "BTCUSDT", "1m", "sma_cruce", 5_000, Costs(leverage=3), "1.5atr", "2atr"
     ),
+    "trailing_stop": BotConfig(
+        "b", "BTCUSDT", "1m", "sma_cruce", 10_000, Costs(slippage_bps=1, leverage=5),
+        stop_loss=0.004, trailing=0.002,
+    ),
 }  # fmt: skip
 
 
@@ -112,12 +117,13 @@ def test_a_paper_bot_makes_exactly_the_trades_of_the_backtest(frame, rules, name
         frame, strategy, capital=config.capital, comision=costs.taker_fee,
         comision_maker=costs.maker_fee, slippage=costs.slippage_bps, apalancamiento=costs.leverage,
         tamano=costs.size, stop_loss=config.stop_loss, take_profit=config.take_profit,
-        desde=int(frame["open_time"].iloc[HISTORY]),
+        desde=int(frame["open_time"].iloc[HISTORY]), trailing=config.trailing,
     ).trades  # fmt: skip
     trades = broker.closed + ([broker.trade] if broker.trade else [])
     assert len(trades) == len(expected) >= 10
     if name != "plain":
         assert set(expected["exit_reason"]) - {"senal", "fin"}, "the stops must be exercised"
+    assert ("stop_movil" in set(expected["exit_reason"])) == (config.trailing is not None)
     for trade, row in zip(trades, expected.itertuples(), strict=True):
         assert trade.entry_time == row.entry_time
         assert ("long" if trade.side > 0 else "short") == row.side

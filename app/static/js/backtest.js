@@ -92,6 +92,9 @@ function cuerpo() {
     const text = String(data.get(key) || "").trim();
     if (text) body[key] = /^[0-9.]+$/.test(text) ? Number(text) : text;
   }
+  // Only a number is sent as one: the API names the field of anything else instead of a NaN.
+  const trailing = String(data.get("trailing") || "").trim();
+  if (trailing) body.trailing = Number.isFinite(Number(trailing)) ? Number(trailing) : trailing;
   return body;
 }
 
@@ -227,7 +230,7 @@ async function iniciar() {
   $("bt-end").value = today.toISOString().slice(0, 10);
   $("bt-start").value = new Date(today - 90 * DAY_MS).toISOString().slice(0, 10);
   if (saved) {
-    for (const key of ["symbol", "interval", "strategy", "start_date", "end_date", "capital", "apalancamiento", "comision", "slippage", "stop_loss", "take_profit"]) {
+    for (const key of ["symbol", "interval", "strategy", "start_date", "end_date", "capital", "apalancamiento", "comision", "slippage", "stop_loss", "take_profit", "trailing"]) {
       const input = form.elements.namedItem(key);
       if (input && saved[key] !== undefined && saved[key] !== null) input.value = saved[key];
     }

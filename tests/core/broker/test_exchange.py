@@ -183,6 +183,26 @@ def test_an_entry_is_protected_on_the_exchange_and_an_exit_leaves_nothing(client
     _run(scenario())
 
 
+def test_a_trailing_stop_is_placed_for_the_quantity_and_books_its_exit(client, rules, exchange):
+    async def scenario() -> None:
+        broker = _broker(client, rules, take_profit=None, trailing=0.001)
+        assert await asyncio.to_thread(broker.start)
+        async with streaming(broker, exchange):
+            [opened] = await asyncio.to_thread(_candle, broker, exchange, 1.0)
+            trail = _protection(client)[OrderType.TRAILING_STOP_MARKET]
+            assert (trail.callback_rate, trail.reduce_only) == (D("0.1"), True)
+            assert trail.quantity == D(repr(opened.quantity)) and not trail.close_position
+            assert trail.client_algo_id.endswith("-m") and trail.side is Side.SELL
+            stored = broker.intents.get(trail.client_algo_id)
+            assert stored is not None and stored.callback_rate == D("0.1")
+            await _until(lambda: client.positions(SYMBOL) == [], 30)  # it trailed, then fired
+            [closed] = await asyncio.to_thread(_candle, broker, exchange, 1.0)
+            assert (closed.reason, closed.entry_time) == ("stop_movil", opened.entry_time)
+            assert client.open_algo_orders(SYMBOL) == []
+
+    _run(scenario())
+
+
 def _plan_stop(exchange) -> tuple[float, float]:
     """(side, absolute stop distance) of an entry now whose stop the demo's own path reaches
     within a few seconds, but not while it is being placed."""

@@ -26,6 +26,11 @@ CASES = [
     dict(costs=Costs(leverage=3), stops={"stop_loss": 0.008, "take_profit": 0.012}),
     dict(costs=Costs(leverage=60, taker_fee=0.0005), stops={"take_profit": 0.02}),
     dict(costs=Costs(slippage_bps=1, leverage=2), stops={"absolute": True}),
+    dict(costs=Costs(slippage_bps=2, leverage=3), stops={"trailing": 0.005}),
+    dict(
+        costs=Costs(leverage=2), stops={"stop_loss": 0.004, "take_profit": 0.01, "trailing": 0.006}
+    ),  # fmt: skip
+    dict(costs=Costs(leverage=4), stops={"absolute": True, "trailing": 0.003}),
 ]
 
 
@@ -35,11 +40,16 @@ def test_paper_trades_equal_the_backtest_of_the_same_bars(case, seed):
     open_, high, low, close, target, rate, distance = _market(seed, 3000)
     costs, stops = case["costs"], dict(case["stops"])
     absolute = stops.pop("absolute", False)
+    trailing = stops.pop("trailing", None)
     sim_stop = distance if absolute else stops.get("stop_loss")
     sim_take = 2 * distance if absolute else stops.get("take_profit")
-    expected = simulate(open_, high, low, close, target, 10_000, costs, sim_stop, sim_take, rate)
+    expected = simulate(
+        open_, high, low, close, target, 10_000, costs, sim_stop, sim_take, rate, trailing
+    )
 
-    paper = PaperSimulator(10_000, costs, stops.get("stop_loss"), stops.get("take_profit"))
+    paper = PaperSimulator(
+        10_000, costs, stops.get("stop_loss"), stops.get("take_profit"), trailing
+    )
     for j in range(len(close)):
         bar = Bar(j * 60_000, open_[j], high[j], low[j], close[j])
         paper.step(
@@ -53,7 +63,8 @@ def test_paper_trades_equal_the_backtest_of_the_same_bars(case, seed):
     trades = paper.closed + ([paper.trade] if paper.trade else [])
     assert len(trades) == len(expected.entry_bar) > 50
     reasons = {EXIT_REASONS[k] for k in expected.reason}
-    assert len(reasons) >= (2 if stops or absolute else 1)
+    assert len(reasons) >= (2 if stops or absolute or trailing else 1)
+    assert ("stop_movil" in reasons) == (trailing is not None)
     for k, trade in enumerate(trades):
         assert trade.entry_bar == expected.entry_bar[k]
         assert trade.side == expected.side[k]

@@ -61,6 +61,7 @@ FULL = _bot(
     stop_loss="0.02",
     take_profit="3atr",
     funding_rate=0.0001,
+    trailing=0.01,
     risk={"max_daily_loss": 0.05, "max_drawdown": 0.2, "cooldown_ms": 60_000},
     status_reason="creado",
     desired_running=True,
@@ -102,6 +103,11 @@ def test_a_bot_name_is_used_once_and_a_new_bot_starts_stopped(bots_db):
         ({"params": {"when": object()}}, DataError, "params is not JSON"),
         ({"stop_loss": "nan"}, DataError, "stop_loss"),
         ({"take_profit": "mucho"}, DataError, "take_profit"),
+        ({"trailing": 0.5}, DataError, "trailing must be between 0.001 and 0.1"),
+        ({"trailing": 0.0001}, DataError, "trailing must be between"),
+        ({"trailing": math.nan}, DataError, "trailing is nan"),
+        ({"trailing": "0.01"}, DataError, "trailing must be a fraction"),
+        ({"trailing": True}, DataError, "trailing must be a fraction"),
         ({"name": " "}, DataError, "name is empty"),
         ({"name": "x" * 61}, DataError, "name is longer than 60"),
         ({"risk": {"max_loss": 0.1}}, DataError, "unknown settings \\['max_loss'\\]"),
@@ -116,6 +122,15 @@ def test_values_that_cannot_be_stored_are_refused(bots_db, changes, error, match
     with pytest.raises(error, match=match):
         bots_db.bots.update_config(replace(stored, **changes))
     assert bots_db.bots.get(stored.id) == stored
+
+
+def test_a_trailing_stop_is_set_changed_and_removed_by_update_config(bots_db):
+    bot = bots_db.bots.create(_bot())
+    assert bot.trailing is None
+    for trailing in (0.001, 0.1, None):
+        stored = bots_db.bots.update_config(replace(bot, trailing=trailing))
+        assert stored.trailing == bots_db.bots.get(bot.id).trailing == trailing
+    assert bots_db.bots.list() == [stored]
 
 
 def test_update_config_leaves_status_and_history_alone(bots_db):

@@ -12,32 +12,48 @@ from core.repository import Database
 from core.repository.migrate import _config
 from tests.conftest import create_pg_database, drop_pg_database, postgres_url
 
-OLD = Bot("viejo", "sma_cruce", "BTCUSDT", "1m", params={"rapida": 5}, risk={"max_drawdown": 0.2})
+# A bot as revision 0003 stores it (written in SQL: today's repository reads later columns).
+OLD_ROW = {
+    "name": "viejo", "strategy": "sma_cruce", "params": '{"rapida": 5}', "symbol": "BTCUSDT",
+    "interval": "1m", "mode": "paper", "capital": 10_000.0, "taker_fee": 0.0004,
+    "slippage_bps": 0.0, "leverage": 1.0, "size": 1.0, "risk": '{"max_drawdown": 0.2}',
+    "status": "iniciando", "status_reason": "arranque", "desired_running": False,
+    "created_at": 10, "updated_at": 20,
+}  # fmt: skip
 
 
-def _at_0003_with_a_bot(target) -> Bot:
+def _insert(connection, table: str, row: dict) -> None:
+    names = ", ".join(row)
+    connection.execute(text(f"INSERT INTO {table} ({names}) VALUES (:{', :'.join(row)})"), row)
+
+
+def _at_0003_with_a_bot(target) -> int:
+    """The id of the one bot (with one event) stored at revision 0003."""
     database = Database(target, migrate=False)
     with database.engine.begin() as connection:
         command.upgrade(_config(connection), "0003")
+        _insert(connection, "bots", OLD_ROW)
+        _insert(connection, "bot_events", {
+            "bot_id": 1, "from_state": "detenido", "to_state": "iniciando", "trigger": "iniciar",
+            "actor": "api", "reason": "arranque", "at": 20,
+        })  # fmt: skip
     assert database.revision() == "0003"
-    stored = database.bots.create(OLD)  # the 0003 repository code path needs no bot_commands
-    database.bots.update_status(stored.id, BotTrigger.START, "api", "arranque")
     database.close()
-    return stored
+    return 1
 
 
 def _check_upgrade(target) -> None:
-    stored = _at_0003_with_a_bot(target)
+    bot_id = _at_0003_with_a_bot(target)
     database = Database(target)
     try:
-        assert database.revision() == Database.head() == "0004"
-        bot = database.bots.get(stored.id)
+        assert database.revision() == Database.head()
+        bot = database.bots.get(bot_id)
         assert (bot.name, bot.params, bot.risk, bot.status) == (
             "viejo", {"rapida": 5}, {"max_drawdown": 0.2}, BotStatus.STARTING,
         )  # fmt: skip
-        assert [e.trigger for e in database.bots.events(stored.id)] == [BotTrigger.START]
+        assert [e.trigger for e in database.bots.events(bot_id)] == [BotTrigger.START]
         assert database.bots.pending_commands() == []
-        one = database.bots.add_command(stored.id, "parar", close=True)
+        one = database.bots.add_command(bot_id, "parar", close=True)
         every = database.bots.add_command(None, "matar")
         assert (one.id, every.id) == (1, 2)
         assert database.bots.pending_commands() == [one, every]
@@ -63,16 +79,16 @@ def test_postgresql_bots_at_0003_upgrade_unchanged():
 def test_downgrade_to_0003_drops_only_the_commands(tmp_path, dialect):
     target = tmp_path / "down.db" if dialect == "sqlite" else create_pg_database(postgres_url())
     try:
-        stored = _at_0003_with_a_bot(target)
+        bot_id = _at_0003_with_a_bot(target)
         database = Database(target)
-        database.bots.add_command(stored.id, "pausar")
+        database.bots.add_command(bot_id, "pausar")
         with database.engine.begin() as connection:
             command.downgrade(_config(connection), "0003")
         assert database.revision() == "0003"
         with database.engine.connect() as connection:
             tables = set(inspect(connection).get_table_names())
-        assert "bot_commands" not in tables and "bots" in tables
-        assert database.bots.get(stored.id).name == "viejo"
+            names = connection.execute(text("SELECT name FROM bots")).scalars().all()
+        assert "bot_commands" not in tables and names == ["viejo"]
         database.close()
     finally:
         if dialect == "postgresql":
