@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 
 from config.errors import KryptelionError
@@ -227,6 +228,40 @@ def _stored_bot(args: argparse.Namespace, settings: Settings, db):  # type: igno
     return db.bots.update_config(replace(config, id=existing.id))
 
 
+def _lease_holder(db, bot_id: int) -> str | None:  # type: ignore[no-untyped-def]
+    """The live process that runs the bot, None once nobody does. A lease left by a process of
+    this machine that is gone (killed) is released at once; another's is waited for until it
+    lapses (wsbridge.bots.LEASE_MS), so a restart right after a crash simply resumes."""
+    import socket
+
+    from wsbridge.bots import LEASE_MS
+
+    deadline = time.monotonic() + 2 * LEASE_MS / 1000
+    while (holder := db.bots.holder(bot_id, int(time.time() * 1000))) is not None:
+        machine, _, rest = holder.partition(":")
+        pid = rest.partition(":")[0]
+        if machine == socket.gethostname()[:64] and pid.isdigit() and not _alive(int(pid)):
+            db.bots.release(bot_id, holder)
+            continue
+        if time.monotonic() > deadline:
+            return holder
+        print(f"bot {bot_id} is held by {holder}: waiting for its lease…", flush=True)
+        time.sleep(1.0)
+    return None
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
     """Run one bot in the foreground with a live status line; Ctrl-C stops it cleanly."""
     import asyncio
@@ -239,6 +274,12 @@ def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
     db = Database(settings.database_url)
     ensure_demo_exchange(settings)
     stored = _stored_bot(args, settings, db)
+    holder = _lease_holder(db, stored.id)
+    if holder is not None:
+        print(f"error: bot {stored.id} {stored.name!r} runs in another process ({holder}); "
+              f"stop it there, or POST /bots/{stored.id}/parar", file=sys.stderr)  # fmt: skip
+        db.close()
+        return 2
     print(
         f"bot {stored.id} {stored.name!r}: {stored.strategy} on {stored.symbol} "
         f"{stored.interval}, {stored.mode.value}, capital {stored.capital:g} — Ctrl-C to stop",
@@ -254,7 +295,6 @@ def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
             print(f"\n{json.dumps(message, ensure_ascii=False)}", flush=True)
 
     host = BotHost(settings, db, publish=show, only=stored.id)
-    db.bots.set_desired_running(stored.id, True)
 
     async def run_one() -> None:
         """Serve the bot until Ctrl-C, or until it stops from elsewhere (API, kill switch)."""
@@ -268,7 +308,8 @@ def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
                 task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
-    try:
+    try:  # from wanting it running on: a Ctrl-C at any moment ends in the clean stop below
+        db.bots.set_desired_running(stored.id, True)
         asyncio.run(run_one())
     except KeyboardInterrupt:
         pass

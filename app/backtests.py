@@ -167,7 +167,9 @@ def run_backtest(svc: Services, body: BacktestIn) -> BacktestRun:
         symbol=body.symbol, interval=body.interval, strategy=strategy.name, params=strategy.p,
         start_time=int(times[0]), end_time=int(times[-1]), capital=body.capital, metrics=metrics,
         trades=tuple(_trade(row) for row in trades.itertuples(index=False)),
-        equity=tuple(map(tuple, downsample(times, result.equity["equity"].to_numpy()))),
+        equity=tuple(
+            (int(t), float(e)) for t, e in downsample(times, result.equity["equity"].to_numpy())
+        ),
     )  # fmt: skip
     return svc.db.backtests.save(run)
 

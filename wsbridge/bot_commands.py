@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -30,11 +31,24 @@ _MOVES = {
 
 
 async def apply_commands(host: BotHost) -> None:
-    """Apply the pending commands, oldest first. `python run.py bot` (a host with `only`)
-    applies its own bot's commands and leaves the rest, the kill switch included, to the
-    main host."""
+    """Apply the pending commands, oldest first. A bot's command is its host's to apply (the
+    one holding its lease; any host when nobody runs it). `python run.py bot` (a host with
+    `only`) applies its own bot's commands, and the kill switch to its own bot without marking
+    it done: the main host applies it to everything else."""
+    if host.only is not None:
+        kills = await asyncio.to_thread(host.db.bots.kill_commands_since, host.started_ms)
+        for command in kills:
+            assert command.id is not None
+            if command.id not in host.killed and host.only in host.running:
+                host.killed.add(command.id)
+                await _kill_own(host, host.only)
     for command in await asyncio.to_thread(host.db.bots.pending_commands):
+        assert command.id is not None
+        if command.bot_id is None and host.only is not None:
+            continue  # applied above; the main host marks it done
         if host.only is not None and command.bot_id != host.only:
+            continue
+        if command.bot_id is not None and not await asyncio.to_thread(_ours, host, command):
             continue
         try:
             async with host.stepping:  # never in the middle of a bot's step
@@ -46,6 +60,22 @@ async def apply_commands(host: BotHost) -> None:
             result = f"error: {type(error).__name__}: {error}"
         assert command.id is not None
         await asyncio.to_thread(host.db.bots.finish_command, command.id, result[:500])
+
+
+def _ours(host: BotHost, command: BotCommand) -> bool:
+    """Whether this host may apply a bot's command: it runs the bot, or no host does."""
+    assert command.bot_id is not None
+    holder = host.db.bots.holder(command.bot_id, int(time.time() * 1000))
+    return holder is None or holder == host.host_id
+
+
+async def _kill_own(host: BotHost, bot_id: int) -> None:
+    try:
+        async with host.stepping:
+            result = await stop_bot(host, bot_id, True, "matar")
+        log.warning("kill switch: bot %s %s", bot_id, result)
+    except KryptelionError as error:
+        log.error("kill switch: bot %s: %s", bot_id, error)
 
 
 async def _apply(host: BotHost, command: BotCommand) -> str:
@@ -74,13 +104,19 @@ async def _apply(host: BotHost, command: BotCommand) -> str:
 
 
 async def _kill(host: BotHost) -> str:
-    """Stop every bot that runs or may run, closing the positions of those running here; then,
-    when this host trades an exchange account, cancel and close whatever is left on it."""
+    """Stop every bot that runs or may run, closing the positions of those running here (a bot
+    another host runs is that host's to kill); then, when this host trades an exchange account,
+    cancel and close whatever is left on it."""
     results = []
     bots = await asyncio.to_thread(host.db.bots.list)
+    now = int(time.time() * 1000)
     for bot in bots:
         assert bot.id is not None
         if bot.status is BotStatus.STOPPED and not bot.desired_running:
+            continue
+        holder = await asyncio.to_thread(host.db.bots.holder, bot.id, now)
+        if holder not in (None, host.host_id):  # its own host kills it (apply_commands)
+            results.append(f"{bot.id}: lo detiene su proceso ({holder})")
             continue
         try:
             results.append(f"{bot.id}: {await stop_bot(host, bot.id, True, 'matar')}")

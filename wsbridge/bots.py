@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -42,6 +45,7 @@ from wsbridge.exchange_bots import RECONCILE_S, ExchangeAccount
 log = logging.getLogger(__name__)
 
 POLL_S = 1.0
+LEASE_MS = 15_000  # a host's claim on a bot, renewed every poll: a dead host's lapses this soon
 WARMUP_CANDLES = 1_000  # stored candles the strategy warms up on, at least its own warm-up
 Publish = Callable[[dict[str, Any]], None]
 
@@ -213,6 +217,10 @@ class BotHost:
         self.clock: Callable[[], float] = clock or self.market_clock  # type: ignore[assignment]
         self.only = only
         self.running: dict[int, RunningBot] = {}
+        # This process among every bot host on the database (core.repository.bot_leases).
+        self.host_id = f"{socket.gethostname()[:64]}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.killed: set[int] = set()  # kill commands a `python run.py bot` host applied
+        self.started_ms = int(time.time() * 1000)  # kills from before it are not its business
         self.account: ExchangeAccount | None = None  # opened by the first exchange bot
         # Held by each step and each command (wsbridge.bot_commands), so they never interleave.
         self.stepping = asyncio.Lock()
@@ -223,13 +231,16 @@ class BotHost:
         )
 
     def publish(self, message: dict[str, Any]) -> None:
-        """Hand a message to `publish` on the host's event loop (steps run in worker threads)."""
+        """Hand a message to `publish` on the host's event loop (steps run in worker threads).
+        A message for browsers never stops trading: once the loop has closed it is dropped."""
         if self._publish is None:
             return
         if self._loop is None:
             self._publish(message)
-        else:
+        elif not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._publish, message)
+        else:
+            log.debug("host loop closed: %s message dropped", message.get("tipo"))
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -261,6 +272,8 @@ class BotHost:
             await self.stream.close()
             if self.account is not None:
                 await self.account.close()
+            for bot_id in list(self.running):  # the next host resumes them at once
+                await asyncio.to_thread(self.db.bots.release, bot_id, self.host_id)
 
     async def reconcile(self) -> None:
         """Every exchange bot against its exchange (between steps): a mismatch sends a bot
@@ -283,8 +296,9 @@ class BotHost:
         self.db.bots.save_broker_state(running.stored.id, running.snapshot())
 
     async def sync(self) -> None:
-        """Apply the stored commands, then start the stored bots that should run and stop those
-        that should not."""
+        """Keep this host's leases, apply the stored commands, then start the stored bots that
+        should run (and that no other host runs) and stop those that should not."""
+        await self._renew()
         await self.commands()
         stored = await asyncio.to_thread(self.db.bots.list)
         for row in stored:
@@ -293,13 +307,47 @@ class BotHost:
                 continue
             wanted = row.desired_running
             if wanted and row.id not in self.running and row.status is not BotStatus.ERROR:
-                try:
-                    await self.start(row)
-                except Exception as error:  # a bot that cannot start must not stop the host
-                    log.exception("bot %s cannot start", row.id)
-                    await asyncio.to_thread(self._refuse, row, error)
+                claimed = await asyncio.to_thread(self._claim, row.id)
+                if claimed is not None:
+                    await self._start_claimed(claimed)
             elif not wanted and row.id in self.running:
                 await self.stop(row.id)
+
+    def _wall_ms(self) -> int:
+        return int(time.time() * 1000)
+
+    def _claim(self, bot_id: int) -> StoredBot | None:
+        """The bot as stored once this host holds its lease; None when another host runs it
+        (or it is no longer wanted: read again after claiming, the other host may have moved
+        it meanwhile)."""
+        if not self.db.bots.claim(bot_id, self.host_id, self._wall_ms(), LEASE_MS):
+            return None
+        row = self.db.bots.get(bot_id)
+        if row.desired_running and row.status is not BotStatus.ERROR:
+            return row
+        self.db.bots.release(bot_id, self.host_id)
+        return None
+
+    async def _start_claimed(self, row: StoredBot) -> None:
+        assert row.id is not None
+        try:
+            await self.start(row)
+        except Exception as error:  # a bot that cannot start must not stop the host
+            log.exception("bot %s cannot start", row.id)
+            await asyncio.to_thread(self._refuse, row, error)
+            await asyncio.to_thread(self.db.bots.release, row.id, self.host_id)
+
+    async def _renew(self) -> None:
+        """Renew the leases of the bots running here; a bot whose lease another host took
+        (this one stalled past LEASE_MS) is dropped here without a word to the database."""
+        if not self.running:
+            return
+        held = await asyncio.to_thread(
+            self.db.bots.renew, self.host_id, list(self.running), self._wall_ms(), LEASE_MS
+        )
+        for bot_id in set(self.running) - held:
+            log.error("bot %s: another host took it over; no longer run here", bot_id)
+            await self._drop(bot_id)
 
     def _refuse(self, stored: StoredBot, error: Exception) -> None:
         """Record why a stored bot could not start: `error` state, no longer wanted."""
@@ -311,6 +359,7 @@ class BotHost:
 
     async def commands(self) -> None:
         """Apply what the web app asked (parar, pausar, reanudar, matar): wsbridge.bot_commands."""
+        self._loop = asyncio.get_running_loop()
         await apply_commands(self)
 
     async def start(self, stored: StoredBot) -> RunningBot:
@@ -395,18 +444,27 @@ class BotHost:
             bot.resume(history, status)
 
     async def stop(self, bot_id: int) -> None:
-        running = self.running.pop(bot_id, None)
+        running = await self._drop(bot_id)
         if running is None:
             return
-        if self.account is not None:
-            self.account.forget(bot_id)
         if running.bot.status not in (BotStatus.STOPPED, BotStatus.STOPPING):
             await asyncio.to_thread(running.bot.move, BotTrigger.STOP, "parada pedida", "api")
             await asyncio.to_thread(running.bot.move, BotTrigger.FINISHED, "parada", "api")
+        await asyncio.to_thread(self.db.bots.release, bot_id, self.host_id)
+
+    async def _drop(self, bot_id: int) -> RunningBot | None:
+        """Stop running the bot here: its user stream and, when no other bot needs it, its
+        market stream."""
+        running = self.running.pop(bot_id, None)
+        if running is None:
+            return None
+        if self.account is not None:
+            self.account.forget(bot_id)
         if not any(r.stored.symbol == running.stored.symbol and
                    r.stored.interval == running.stored.interval
                    for r in self.running.values()):  # fmt: skip
             await self.stream.unsubscribe(running.stored.symbol, running.stored.interval)
+        return running
 
     async def on_candle(self, candle: Candle) -> None:
         if not candle.closed:
@@ -469,11 +527,10 @@ class BotHost:
     async def _fail(self, running: RunningBot, error: Exception) -> None:
         """Move a failed bot to `error` (a person looks, then restarts it) and drop it."""
         assert running.stored.id is not None
-        self.running.pop(running.stored.id, None)
-        if self.account is not None:
-            self.account.forget(running.stored.id)
+        await self._drop(running.stored.id)
         reason = f"{type(error).__name__}: {error}"[:500]
         await asyncio.to_thread(running.bot.move, BotTrigger.FAIL, reason, "bot")
+        await asyncio.to_thread(self.db.bots.release, running.stored.id, self.host_id)
 
     async def on_state(self, state: str, detail: str) -> None:
         self.connected = state == "conectado"

@@ -89,11 +89,12 @@ def check_filters(order: Order) -> None:
 )
 def list_orders(query: OrdenesQuery):  # type: ignore[no-untyped-def]
     db = services().db
-    filters = {"symbol": query.symbol, "state": query.estado, "side": query.lado}
-    orders = db.orders.find(**filters, limit=query.limit, offset=query.offset)
+    orders = db.orders.find(
+        query.symbol, query.estado, query.lado, limit=query.limit, offset=query.offset
+    )
     return {
         "ordenes": [order_json(o) for o in orders],
-        "total": db.orders.count(**filters),
+        "total": db.orders.count(query.symbol, query.estado, query.lado),
         "limit": query.limit,
         "offset": query.offset,
     }

@@ -56,7 +56,7 @@ def _series(result: Any, keep: int) -> Any:
     if isinstance(result, tuple):
         return {
             field: _clean(values[-keep:])
-            for field, values in zip(result._fields, result, strict=True)
+            for field, values in zip(getattr(result, "_fields"), result, strict=True)  # noqa: B009
         }
     return _clean(result[-keep:])
 

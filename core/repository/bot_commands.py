@@ -60,6 +60,17 @@ class BotCommands:
         with read_connection(self._engine) as connection:
             return [_command(row) for row in connection.execute(query)]
 
+    def kill_commands_since(self, since_ms: int) -> list[BotCommand]:
+        """The kill switch's commands stored since `since_ms`, applied or not, oldest first:
+        every host running bots must act on them, whoever marks them done."""
+        query = (
+            select(_commands)
+            .where(_commands.c.command == "matar", _commands.c.created_at >= since_ms)
+            .order_by(_commands.c.id)
+        )
+        with read_connection(self._engine) as connection:
+            return [_command(row) for row in connection.execute(query)]
+
     def finish_command(self, command_id: int, result: str) -> BotCommand:
         """Mark a command applied, with `result`; returns it. A command already finished keeps
         its first result (two hosts cannot both finish it). Raises NotFoundError."""

@@ -18,6 +18,7 @@ from core.errors import BotStateError, DataError, NotFoundError
 from core.fills import check_distance, check_trailing
 from core.models import Bot, BotDecision, BotEvent, BotMode, BotStatus, BotTrade, BotTrigger, Side
 from core.repository.bot_commands import BotCommands
+from core.repository.bot_leases import BotLeases
 from core.repository.engine import read_connection, write_transaction
 from core.repository.tables import BotDecisionRow, BotEventRow, BotRow, BotTradeRow
 from core.risk_types import SETTING_FIELDS, RiskSettings
@@ -178,7 +179,7 @@ def _bot_row(connection: Connection, bot_id: int, lock: bool = False) -> Row:
     return row
 
 
-class BotRepository(BotCommands):
+class BotRepository(BotCommands, BotLeases):
     """Create, read, configure and transition bots; store their snapshots, decisions and trades.
 
     Bots are never deleted: their orders, events and trades keep pointing at them. The

@@ -166,6 +166,9 @@ class BotRow(Base):
     take_profit: Mapped[str | None] = mapped_column(String(20), nullable=True)
     funding_rate: Mapped[float | None] = mapped_column(Double, nullable=True)
     trailing: Mapped[float | None] = mapped_column(Double, nullable=True)
+    # Migration 0005 too: the process running the bot and until when (core.repository.bot_leases).
+    host: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    lease_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     risk: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(14))
     status_reason: Mapped[str] = mapped_column(Text)

@@ -36,8 +36,12 @@ def test_dashboard_shows_candles_volume_and_the_demo_badge(page, stack):
     _open(page, stack)
     assert page.locator("#badge-mercado").inner_text() == "DEMO"
     assert page.evaluate(BARS) >= 100
-    volume = page.evaluate("() => window.kryptelion.grafico.volumen.data().length")
-    assert volume == page.evaluate(BARS)
+    # Both counts in one evaluation: a live candle may be appended between two.
+    volume, candles = page.evaluate(
+        "() => [window.kryptelion.grafico.volumen.data().length,"
+        " window.kryptelion.grafico.velas.data().length]"
+    )
+    assert volume == candles
     # The chart's bars are the REST candles: same last closed close as /velas says.
     bars = page.evaluate("() => window.kryptelion.grafico.velas.data().map(b => [b.time, b.close])")
     with urllib.request.urlopen(

@@ -180,3 +180,32 @@ def test_a_single_bot_host_leaves_other_commands_to_the_main_host(tmp_path, db):
     asyncio.run(host.commands())
     assert db.bots.pending_commands() == commands[:2]
     assert (db.bots.get(mine).status, db.bots.get(other).status) == (B.PAUSED, B.TRADING)
+
+
+def test_two_hosts_on_one_database_never_run_one_bot_twice(market, tmp_path):
+    settings = settings_from_mapping({"DATA_DIR": str(tmp_path), "DEMO_PORT": str(market.port)})
+    db = Database(tmp_path / "bots.db")
+    _store_history(db, market.rest_url)
+    stored = db.bots.create(Bot(name="uno", strategy="sma_cruce", symbol="BTCUSDT",
+                                interval="1m", params=PARAMS, desired_running=True))  # fmt: skip
+    first, second = BotHost(settings, db), BotHost(settings, db)
+
+    async def scenario() -> None:
+        await first.sync()
+        await second.sync()
+        assert stored.id in first.running and stored.id not in second.running
+        assert db.bots.holder(stored.id, int(time.time() * 1000)) == first.host_id
+        pause = db.bots.add_command(stored.id, "pausar")
+        await second.sync()  # not its bot: the command waits for its host
+        assert pause.id in {c.id for c in db.bots.pending_commands()}
+        await first.sync()
+        assert _result(db, pause.id) == "pausado"
+        await first.stop(stored.id)  # it stops here (e.g. its process ends) and lets go
+        db.bots.set_desired_running(stored.id, True)
+        await second.sync()
+        assert stored.id in second.running  # the other host resumes it
+        assert db.bots.holder(stored.id, int(time.time() * 1000)) == second.host_id
+        await second.stop(stored.id)
+
+    asyncio.run(scenario())
+    db.close()

@@ -19,13 +19,12 @@ from core.exchange.trading import trading_client
 from core.models import Bot, BotMode, BotStatus, OrderState
 from core.repository import Database
 from estrategias.factory import crear_estrategia
-from wsbridge.bot_commands import apply_commands
 from wsbridge.bots import WARMUP_CANDLES, BotHost
 from wsbridge.exchange_bots import client_prefix
 
 pytestmark = pytest.mark.timeout(240)
 SPEED = 60  # a 1m candle a second (the speed): the 250 ms push and a step fit in one
-LIVE = 120
+LIVE = 90
 PARAMS = {"rapida": 3, "lenta": 12}
 SYMBOL = "BTCUSDT"
 
@@ -119,7 +118,8 @@ def test_a_refusal_is_shown_and_the_kill_switch_leaves_nothing_open(market, tmp_
     db = Database(tmp_path / "bots.db")
     stored = db.bots.create(_bot(stop_loss="0.05", take_profit="0.05"))
     client = trading_client(settings)
-    host = BotHost(settings, db)
+    published: list[dict] = []
+    host = BotHost(settings, db, publish=published.append)
 
     def protected() -> bool:
         return (
@@ -131,7 +131,7 @@ def test_a_refusal_is_shown_and_the_kill_switch_leaves_nothing_open(market, tmp_
     db.bots.add_command(None, "matar", close=True)
 
     async def kill() -> None:
-        await apply_commands(host)
+        await host.commands()
         if host.account is not None:
             await host.account.close()
 
@@ -144,4 +144,10 @@ def test_a_refusal_is_shown_and_the_kill_switch_leaves_nothing_open(market, tmp_
     assert closed.exit_reason == "parada"
     reasons = [d.reason for d in db.bots.latest_decisions(stored.id, 100)]
     assert any(r.startswith("rechazada por el exchange") and "-2019" in r for r in reasons)
+    # Every change of every order went to the browsers as the order's row, as /ordenes shows it.
+    orders = [m["orden"] for m in published if m["tipo"] == "orden"]
+    stored_orders = {o.client_order_id: o for o in db.orders.find(bot_id=stored.id, limit=100)}
+    assert {o["id_cliente"] for o in orders} == set(stored_orders)
+    last = {o["id_cliente"]: o for o in orders}  # the latest message of each order
+    assert all(last[c]["estado"] == o.state.value for c, o in stored_orders.items())
     db.close()

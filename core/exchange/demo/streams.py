@@ -309,7 +309,11 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         return web.json_response(body, status=400)
     # No permessage-deflate: compressing per connection would undo encoding each event once.
     ws = web.WebSocketResponse(heartbeat=hub.ping_interval_s, compress=False)
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except ConnectionResetError:  # aiohttp's ClientConnectionResetError is one
+        log.debug("a stream client left during its handshake")  # nothing to serve
+        return ws
     connection = hub.connection(ws, request, is_combined)
     writer = asyncio.ensure_future(connection.write_loop())
     loop = asyncio.get_running_loop()
