@@ -1,5 +1,5 @@
-"""Migration 0005: bots stored at revision 0004 read back unchanged with no trailing stop, and
-take one; the downgrade drops only bots.trailing."""
+"""Migration 0005: bots stored at revision 0004 read back unchanged, with no trailing stop and
+no lease, and take a trailing stop; the downgrade drops only what 0005 added."""
 
 from dataclasses import replace
 
@@ -60,6 +60,7 @@ def _check_upgrade(target) -> None:
     try:
         assert database.revision() == Database.head() == "0005"
         assert database.bots.get(1) == OLD and OLD.trailing is None
+        assert database.bots.holder(1, 0) is None  # nobody holds an old bot's lease
         assert database.bots.load_broker_state(1) == {"equity": 1000.0}
         assert [e.trigger for e in database.bots.events(1)] == [BotTrigger.START]
         assert database.bots.pending_commands() == [OLD_COMMAND]
@@ -85,7 +86,7 @@ def test_postgresql_bots_at_0004_upgrade_unchanged():
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
-def test_downgrade_to_0004_drops_only_the_trailing_column(tmp_path, dialect):
+def test_downgrade_to_0004_drops_only_what_0005_added(tmp_path, dialect):
     target = tmp_path / "down.db" if dialect == "sqlite" else create_pg_database(postgres_url())
     try:
         _at_0004_with_a_bot(target)
