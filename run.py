@@ -269,7 +269,7 @@ def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
     from core.exchange.demo import ensure_demo_exchange
     from core.models import BotStatus, BotTrigger
     from core.repository import Database
-    from wsbridge.bots import BotHost
+    from wsbridge.bots import LEASE_MS, BotHost
 
     db = Database(settings.database_url)
     ensure_demo_exchange(settings)
@@ -309,6 +309,11 @@ def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
         await asyncio.gather(task, return_exceptions=True)
 
     try:  # from wanting it running on: a Ctrl-C at any moment ends in the clean stop below
+        # Claimed before it is wanted, so the main host (`python run.py`) cannot take it first.
+        if not db.bots.claim(stored.id, host.host_id, int(time.time() * 1000), LEASE_MS):
+            print(f"error: bot {stored.id} was just taken by another process", file=sys.stderr)
+            db.close()
+            return 2
         db.bots.set_desired_running(stored.id, True)
         asyncio.run(run_one())
     except KeyboardInterrupt:

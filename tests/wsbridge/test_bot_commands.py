@@ -209,3 +209,25 @@ def test_two_hosts_on_one_database_never_run_one_bot_twice(market, tmp_path):
 
     asyncio.run(scenario())
     db.close()
+
+
+def test_a_bot_claimed_before_it_is_wanted_is_not_taken_by_the_main_host(market, tmp_path):
+    """What `python run.py bot` does beside a running `python run.py`."""
+    settings = settings_from_mapping({"DATA_DIR": str(tmp_path), "DEMO_PORT": str(market.port)})
+    db = Database(tmp_path / "bots.db")
+    _store_history(db, market.rest_url)
+    stored = db.bots.create(Bot(name="cli", strategy="sma_cruce", symbol="BTCUSDT",
+                                interval="1m", params=PARAMS))  # fmt: skip
+    main, cli = BotHost(settings, db), BotHost(settings, db, only=stored.id)
+    assert db.bots.claim(stored.id, cli.host_id, int(time.time() * 1000), 15_000)
+    db.bots.set_desired_running(stored.id, True)
+
+    async def scenario() -> None:
+        await main.sync()
+        assert stored.id not in main.running
+        await cli.sync()
+        assert stored.id in cli.running
+        await cli.stop(stored.id)
+
+    asyncio.run(scenario())
+    db.close()
