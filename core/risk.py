@@ -152,13 +152,6 @@ def _exposure_reasons(settings: RiskSettings, account: AccountView) -> list[Risk
     return reasons
 
 
-def is_stale(settings: RiskSettings, interval: str, open_time: int | None, now_ms: int) -> bool:
-    """Whether a last closed candle opened at `open_time` is stale at `now_ms`: older than two
-    intervals plus the grace a closed kline takes to arrive."""
-    limit = 2 * interval_ms(interval) + settings.stale_grace_ms
-    return open_time is None or now_ms - open_time > limit
-
-
 def _feed_reasons(settings: RiskSettings, market: MarketView, now_ms: int) -> list[RiskReason]:
     """The stale-data guard: a reconnecting stream, or a last closed candle over two intervals
     old (plus the grace a closed kline takes to arrive)."""
@@ -166,7 +159,7 @@ def _feed_reasons(settings: RiskSettings, market: MarketView, now_ms: int) -> li
         return [RiskReason("mercado_desconectado", "El stream de mercado se está reconectando")]
     limit = 2 * interval_ms(market.interval) + settings.stale_grace_ms
     last = market.last_closed_open_time
-    if is_stale(settings, market.interval, last, now_ms):
+    if last is None or now_ms - last > limit:
         age = None if last is None else now_ms - last
         message = (
             "Sin velas cerradas todavía"

@@ -15,6 +15,7 @@ from core.exchange.klines import klines_to_frame
 from core.exchange.rest import BinanceRest
 from core.models import Bot, BotStatus, BotTrigger
 from core.repository import Database
+from tests.waiting import until_async
 from wsbridge.bots import BotHost
 
 pytestmark = pytest.mark.timeout(120)
@@ -36,13 +37,6 @@ def market():
         yield exchange
 
 
-async def _until(condition, what: str, deadline_s: float = 30) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
 def _done(db: Database, command_id: int):
     return lambda: command_id not in {c.id for c in db.bots.pending_commands()}
 
@@ -57,25 +51,25 @@ def _bars(db: Database, bot_id: int) -> int:
 
 
 async def _drive(db: Database, host: BotHost, bot_id: int) -> None:
-    await _until(lambda: _bars(db, bot_id) >= 5, "the first steps")
+    await until_async(lambda: _bars(db, bot_id) >= 5, 30, "the first steps")
     assert db.bots.get(bot_id).status is B.TRADING
 
     pause = db.bots.add_command(bot_id, "pausar")
-    await _until(_done(db, pause.id), "pausar")
+    await until_async(_done(db, pause.id), 30, "pausar")
     assert _result(db, pause.id) == "pausado"
     assert db.bots.get(bot_id).status is B.PAUSED and host.running[bot_id].bot.status is B.PAUSED
     paused_at = _bars(db, bot_id)
-    await _until(lambda: _bars(db, bot_id) >= paused_at + 3, "steps while paused")
+    await until_async(lambda: _bars(db, bot_id) >= paused_at + 3, 30, "steps while paused")
     assert db.bots.get(bot_id).status is B.PAUSED  # a paused bot keeps following candles
 
     resume = db.bots.add_command(bot_id, "reanudar")
-    await _until(_done(db, resume.id), "reanudar")
+    await until_async(_done(db, resume.id), 30, "reanudar")
     assert _result(db, resume.id) == "operando"
     assert db.bots.get(bot_id).status is B.TRADING
 
-    await _until(lambda: db.bots.trades(bot_id, open=True), "an open position", 60)
+    await until_async(lambda: db.bots.trades(bot_id, open=True), 60, "an open position")
     stop = db.bots.add_command(bot_id, "parar", close=True)
-    await _until(_done(db, stop.id), "parar")
+    await until_async(_done(db, stop.id), 30, "parar")
     assert _result(db, stop.id).startswith("detenido; posición cerrada a ")
     assert bot_id not in host.running
 

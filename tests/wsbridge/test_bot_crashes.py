@@ -14,8 +14,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from core.models import Order, OrderState, OrderType
 from core.repository import Database
 from core.risk_types import Purpose
 from tests.conftest import ROOT, free_port, wait_for
+from tests.waiting import until
 from wsbridge.exchange_bots import client_prefix
 
 pytestmark = pytest.mark.timeout(120)
@@ -111,16 +111,6 @@ def exchange(tmp_path) -> Iterator[Exchange]:
                 process.wait(timeout=10)
 
 
-def _until(condition: Callable[[], object], timeout_s: float = 60.0) -> object:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not met before the deadline"
-        time.sleep(0.05)
-
-
 def _orders(db: Database) -> list[Order]:
     try:
         bot = db.bots.get_by_name(NAME)
@@ -174,9 +164,9 @@ def test_killed_after_the_intent_is_stored_before_it_is_sent(exchange):
     exchange.fault(mode="stall", hold_s=str(HOLD_S))
     exchange.start_bot()
     db = Database(exchange.settings.database_url)
-    lost = _until(lambda: _pending(db, Purpose.ENTRY))
+    lost = until(lambda: _pending(db, Purpose.ENTRY))
     exchange.kill_bot()
-    _until(exchange.dropped)  # the exchange never had it
+    until(exchange.dropped)  # the exchange never had it
     client = trading_client(exchange.settings)
     with pytest.raises(UnknownOrderError):
         client.get_order(SYMBOL, client_order_id=lost.client_order_id)
@@ -184,7 +174,7 @@ def test_killed_after_the_intent_is_stored_before_it_is_sent(exchange):
 
     exchange.start_bot()
     prefix = _prefix(db)
-    _until(lambda: _stop_in_place(client, prefix))
+    until(lambda: _stop_in_place(client, prefix))
     exchange.stop_bot()
     assert db.orders.get(lost.id).state is OrderState.REJECTED  # resolved by asking, not resent
     with pytest.raises(UnknownOrderError):
@@ -198,14 +188,14 @@ def test_killed_after_the_order_is_sent_before_the_answer(exchange):
     exchange.start_bot()
     db = Database(exchange.settings.database_url)
     client = trading_client(exchange.settings)
-    sent = _until(lambda: _pending(db, Purpose.ENTRY))
-    _until(lambda: _position(client))  # the exchange filled it; the answer never came
+    sent = until(lambda: _pending(db, Purpose.ENTRY))
+    until(lambda: _position(client))  # the exchange filled it; the answer never came
     exchange.kill_bot()
     [fill] = client.user_trades(SYMBOL)
 
     exchange.start_bot()
     prefix = _prefix(db)
-    _until(lambda: _stop_in_place(client, prefix))
+    until(lambda: _stop_in_place(client, prefix))
     exchange.stop_bot()
     entry = db.orders.get(sent.id)
     assert entry.state is OrderState.FILLED and int(entry.exchange_order_id) == fill.order_id
@@ -220,16 +210,16 @@ def test_killed_after_the_fill_before_the_stop_is_placed(exchange):
     exchange.start_bot()
     db = Database(exchange.settings.database_url)
     client = trading_client(exchange.settings)
-    stop = _until(lambda: _pending(db, Purpose.STOP))
+    stop = until(lambda: _pending(db, Purpose.STOP))
     assert _position(client)
     exchange.kill_bot()
-    _until(exchange.dropped)
+    until(exchange.dropped)
     assert client.open_algo_orders(SYMBOL) == []  # a position with no stop on the exchange
     [fill] = client.user_trades(SYMBOL)
 
     exchange.start_bot()
     prefix = _prefix(db)
-    _until(lambda: _stop_in_place(client, prefix))
+    until(lambda: _stop_in_place(client, prefix))
     exchange.stop_bot()
     assert db.orders.get(stop.id).state is OrderState.REJECTED
     [placed] = [a for a in client.open_algo_orders(SYMBOL) if a.client_algo_id.startswith(prefix)]

@@ -4,7 +4,6 @@ exactly the trades the backtest makes on the same stored candles (issue #15's fi
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
@@ -14,6 +13,7 @@ from core.exchange.demo import DemoExchangeThread, DemoOptions
 from core.models import Bot, BotStatus
 from core.repository import Database
 from estrategias.factory import crear_estrategia
+from tests.waiting import serve_until
 from wsbridge.bots import WARMUP_CANDLES, BotHost
 
 pytestmark = pytest.mark.timeout(120)
@@ -26,18 +26,6 @@ PARAMS = {"rapida": 5, "lenta": 20}
 def market():
     with DemoExchangeThread(DemoOptions(speed=SPEED)) as exchange:
         yield exchange
-
-
-async def _run_until(host: BotHost, done, deadline_s: float) -> None:
-    task = asyncio.ensure_future(host.run())
-    try:
-        deadline = time.monotonic() + deadline_s
-        while not done():
-            assert time.monotonic() < deadline, "the bot did not trade long enough in time"
-            await asyncio.sleep(0.2)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 @pytest.mark.parametrize("stops", [{}, {"stop_loss": "0.002", "take_profit": "2atr"}])
@@ -69,7 +57,7 @@ def test_a_paper_bot_on_the_live_stream_equals_the_backtest_of_its_candles(marke
         state = db.bots.load_broker_state(stored.id)
         return 0 if state is None else state["bar"] + 1
 
-    asyncio.run(_run_until(host, lambda: processed() >= LIVE, 100))
+    asyncio.run(serve_until(host, lambda: processed() >= LIVE, 100))
     assert db.bots.get(stored.id).status is BotStatus.TRADING
     state = db.bots.load_broker_state(stored.id)
     live, start = state["bar"] + 1, state["start_time"]

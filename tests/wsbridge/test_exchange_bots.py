@@ -6,8 +6,6 @@ leaves the account with nothing open."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 
 import pytest
 import requests
@@ -19,6 +17,7 @@ from core.exchange.trading import trading_client
 from core.models import Bot, BotMode, BotStatus, OrderState
 from core.repository import Database
 from estrategias.factory import crear_estrategia
+from tests.waiting import serve_until
 from wsbridge.bots import WARMUP_CANDLES, BotHost
 from wsbridge.exchange_bots import client_prefix
 
@@ -50,19 +49,6 @@ def _bot(**extra) -> Bot:
     )  # fmt: skip
 
 
-async def _serve(host: BotHost, done: Callable[[], bool], deadline_s: float) -> None:
-    task = asyncio.ensure_future(host.run())
-    try:
-        deadline = time.monotonic() + deadline_s
-        while not done():
-            assert not task.done(), task.exception()
-            assert time.monotonic() < deadline, "the bot did not get there in time"
-            await asyncio.sleep(0.2)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
 def _bars(db: Database, bot_id: int) -> int:
     state = db.bots.load_broker_state(bot_id)
     return 0 if state is None else state["book"]["bar"] + 1
@@ -73,7 +59,7 @@ def test_an_exchange_bot_enters_and_exits_on_the_backtests_candles(market, tmp_p
     db = Database(tmp_path / "bots.db")
     stored = db.bots.create(_bot())
     host = BotHost(settings, db)
-    asyncio.run(_serve(host, lambda: _bars(db, stored.id) >= LIVE, 170))
+    asyncio.run(serve_until(host, lambda: _bars(db, stored.id) >= LIVE, 170))
     assert db.bots.get(stored.id).status is BotStatus.TRADING
     book = db.bots.load_broker_state(stored.id)["book"]
     first = book["last_open"] - book["bar"] * 60_000  # the first candle it traded
@@ -127,7 +113,7 @@ def test_a_refusal_is_shown_and_the_kill_switch_leaves_nothing_open(market, tmp_
             and len(client.open_algo_orders(SYMBOL)) == 2
         )
 
-    asyncio.run(_serve(host, protected, 120))
+    asyncio.run(serve_until(host, protected, 120))
     db.bots.add_command(None, "matar", close=True)
 
     async def kill() -> None:

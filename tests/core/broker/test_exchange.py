@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from itertools import count
 
@@ -29,6 +28,7 @@ from core.fills import Costs
 from core.intervals import MINUTE_MS
 from core.models import OrderState, OrderType, Side
 from core.rules import parse_rules
+from tests.waiting import until_async
 from websocket.user_stream import UserStream
 
 pytestmark = pytest.mark.timeout(60)
@@ -112,16 +112,6 @@ def _fault(exchange, path: str, **params) -> None:
     requests.post(f"{exchange.rest_url}/_demo/fault/{path}", params=params, timeout=5)
 
 
-async def _until(condition: Callable[[], object], timeout_s: float = 10.0) -> object:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = await asyncio.to_thread(condition)
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met before the deadline")
-
-
 @contextlib.asynccontextmanager
 async def streaming(broker: ExchangeBroker, exchange) -> AsyncIterator[UserStream]:
     """The broker fed by a UserStream in this loop, from its first snapshot on."""
@@ -132,7 +122,7 @@ async def streaming(broker: ExchangeBroker, exchange) -> AsyncIterator[UserStrea
     stream = UserStream(broker.client, exchange.ws_url, on_event, keepalive_s=2.0)
     task = asyncio.create_task(stream.run())
     try:
-        await _until(lambda: stream.stats.snapshots >= 1)
+        await until_async(lambda: stream.stats.snapshots >= 1, 10)
         yield stream
     finally:
         await stream.close()
@@ -195,7 +185,7 @@ def test_a_trailing_stop_is_placed_for_the_quantity_and_books_its_exit(client, r
             assert trail.client_algo_id.endswith("-m") and trail.side is Side.SELL
             stored = broker.intents.get(trail.client_algo_id)
             assert stored is not None and stored.callback_rate == D("0.1")
-            await _until(lambda: client.positions(SYMBOL) == [], 30)  # it trailed, then fired
+            await until_async(lambda: client.positions(SYMBOL) == [], 30)  # it trailed, then fired
             [closed] = await asyncio.to_thread(_candle, broker, exchange, 1.0)
             assert (closed.reason, closed.entry_time) == ("stop_movil", opened.entry_time)
             assert client.open_algo_orders(SYMBOL) == []
@@ -235,7 +225,7 @@ def test_a_stop_that_triggers_closes_the_position_and_the_trade_is_reported(
                 _candle, broker, exchange, side, stop_distance=distance
             )
             assert np.isfinite(opened.stop) and not np.isfinite(opened.take)
-            await _until(lambda: broker.book.trade is None, 15)  # the stream booked the close
+            await until_async(lambda: broker.book.trade is None, 15)  # the stream booked the close
             trades = await asyncio.to_thread(_candle, broker, exchange, side)  # decision held
             [closed] = trades
             assert closed.reason == "stop_loss" and closed.exit_price is not None
@@ -344,7 +334,7 @@ def test_protection_left_when_the_position_closes_elsewhere_is_cancelled(client,
             quantity = D(repr(opened.quantity))
             client.place_order(OrderRequest(SYMBOL, Side.SELL, OrderType.MARKET, quantity,
                                             "manual-close", reduce_only=True))  # fmt: skip
-            await _until(lambda: client.open_algo_orders(SYMBOL) == [])
+            await until_async(lambda: client.open_algo_orders(SYMBOL) == [], 10)
             [closed] = await asyncio.to_thread(_candle, broker, exchange, 1.0)
             assert closed.reason == "externo" and client.positions(SYMBOL) == []
 
@@ -401,8 +391,8 @@ def test_a_dropped_user_stream_loses_no_fill(client, rules, exchange):
                                  reduce_only=True)  # fmt: skip
             await asyncio.to_thread(client.place_order, close)
             # The resnapshot books the close the stream missed and clears the protection.
-            await _until(lambda: stream.stats.snapshots >= 2 and broker.book.trade is None
-                         and client.open_algo_orders(SYMBOL) == [])  # fmt: skip
+            await until_async(lambda: stream.stats.snapshots >= 2 and broker.book.trade is None
+                              and client.open_algo_orders(SYMBOL) == [], 10)  # fmt: skip
             [closed] = await asyncio.to_thread(_candle, broker, exchange, 1.0)
             _, exit_fill = client.user_trades(SYMBOL)
             assert closed.exit_price == float(exit_fill.price)

@@ -39,6 +39,7 @@ from core.exchange.order_requests import AlgoOrderRequest, OrderRequest, client_
 from core.exchange.trading import TradingClient, trading_client
 from core.exchange.trading_types import AlgoStatus, MarginType, OrderStatus, WorkingType
 from core.models import OrderType, Side, TimeInForce
+from tests.waiting import until
 
 pytestmark = pytest.mark.timeout(60)
 D = Decimal
@@ -379,16 +380,6 @@ def _far_below(client: TradingClient, symbol: str = "BTCUSDT") -> Decimal:
     return (client.premium_index(symbol).mark_price * D("0.8")).quantize(D("0.1"))
 
 
-def _until(condition, timeout_s: float = 10.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met before the deadline")
-
-
 def test_account_calls_answer_domain_types(demo):
     client = _demo_client(demo)
     [usdt] = client.balances()
@@ -459,8 +450,8 @@ def test_a_market_order_fills_into_a_position_and_a_reduce_only_closes_it(demo):
     entry = client.place_order(
         OrderRequest("BTCUSDT", Side.BUY, OrderType.MARKET, D("0.010"), "mkt-1")
     )
-    filled = _until(lambda: client.get_order("BTCUSDT", order_id=entry.order_id).status
-                    is OrderStatus.FILLED)  # fmt: skip
+    filled = until(lambda: client.get_order("BTCUSDT", order_id=entry.order_id).status
+                   is OrderStatus.FILLED, 10)  # fmt: skip
     assert filled
     [position] = client.positions("BTCUSDT")
     assert position.amount == D("0.010")
@@ -469,7 +460,7 @@ def test_a_market_order_fills_into_a_position_and_a_reduce_only_closes_it(demo):
     assert fill.commission > 0
     client.place_order(OrderRequest("BTCUSDT", Side.SELL, OrderType.MARKET, D("0.010"), "ro-1",
                                     reduce_only=True))  # fmt: skip
-    assert _until(lambda: client.positions("BTCUSDT") == [])
+    assert until(lambda: client.positions("BTCUSDT") == [], 10)
 
 
 def test_a_time_in_force_gtd_order_and_filter_rejections(demo):
@@ -580,5 +571,5 @@ def test_the_dead_mans_switch_cancels_open_orders(demo):
         OrderRequest("BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.010"), "dms-1", price=price)
     )
     client.countdown_cancel_all("BTCUSDT", 1_000)
-    assert _until(lambda: client.open_orders("BTCUSDT") == [])
+    assert until(lambda: client.open_orders("BTCUSDT") == [], 10)
     assert client.get_order("BTCUSDT", client_order_id="dms-1").status is OrderStatus.CANCELED
