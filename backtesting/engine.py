@@ -29,9 +29,11 @@ from core.fills import (
     trade_return,
     trailing_stop,
 )
+from indicadores.cache import memoized
 
 __all__ = ["EXIT_REASONS", "Costs", "Distance", "Simulation", "simulate"]
 Distance = float | np.ndarray | None
+EXTREME_BLOCK = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +52,12 @@ class Simulation:
     reason: np.ndarray
     trade_return: np.ndarray
     equity: np.ndarray
-    in_position: np.ndarray
+    last_held: np.ndarray
     ambiguous_bars: int
+
+    def bars_held(self, first: int = 0) -> int:
+        """Bars from `first` on that were held in a position (a trade holds entry..last_held)."""
+        return int(np.maximum(self.last_held - np.maximum(self.entry_bar, first) + 1, 0).sum())
 
 
 def _per_trade(distance: Distance, decided: np.ndarray) -> Distance:
@@ -108,16 +114,18 @@ def _first_hits(
     if trailing is not None:
         return _trailing_hits(starts, ends, side, high, low, levels, entry, trailing)
     nearest_adverse = np.maximum(side * stop, side * liquidation)
-    # Cheap global check first: a segment can only touch a level that lies inside the whole range
-    # of prices, and only the extremes some segment may need are computed (one pass each).
+    # Cheap bounds first: a segment can only touch a level inside the range of the blocks of
+    # bars it spans, so only the segments whose blocks reach a level are scanned bar by bar.
+    lows, highs = _block_extremes(low, high)
+    first, last = starts // EXTREME_BLOCK, (ends - 1) // EXTREME_BLOCK + 1
     long, short = side > 0, side < 0
-    lowest, highest = low[starts[0] :].min(), high[starts[0] :].max()
+    lowest, highest = lows[first[0] :].min(), highs[first[0] :].max()
     need_low = (long & (nearest_adverse >= lowest)) | (short & (take >= lowest))
     need_high = (short & (-nearest_adverse <= highest)) | (long & (take <= highest))
     if not need_low.any() and not need_high.any():
         return exit_bar, kind, 0, stop
-    bottom = _segment_reduce(np.minimum, low, starts, ends) if need_low.any() else np.inf
-    top = _segment_reduce(np.maximum, high, starts, ends) if need_high.any() else -np.inf
+    bottom = _segment_reduce(np.minimum, lows, first, last) if need_low.any() else np.inf
+    top = _segment_reduce(np.maximum, highs, first, last) if need_high.any() else -np.inf
     adverse_extreme = np.where(long, bottom, -top)
     favourable_extreme = np.where(long, top, -bottom)
     touched = np.flatnonzero(
@@ -132,6 +140,16 @@ def _first_hits(
     exit_bar[touched[first]] = bars[at]
     kind[touched[first]] = first_kind
     return exit_bar, kind, ambiguous, stop
+
+
+@memoized
+def _block_extremes(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The lowest low and the highest high of each block of EXTREME_BLOCK bars (the last one
+    may be shorter), the last block repeated once so that a segment ending with the bars can
+    be reduced up to it; a sweep over many combinations computes them once."""
+    edges = np.arange(0, len(low), EXTREME_BLOCK)
+    lows, highs = np.minimum.reduceat(low, edges), np.maximum.reduceat(high, edges)
+    return np.append(lows, lows[-1]), np.append(highs, highs[-1])
 
 
 def _layout(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -221,7 +239,7 @@ def simulate(
     equity_before = capital * np.concatenate(([1.0], np.cumprod(1 + returns)[:-1]))
     quantity = equity_before * costs.exposure / entry
     fees = trade_fees(quantity, entry, exit_fill, kind, costs)
-    equity, in_position = _equity_curve(
+    equity = _equity_curve(
         n,
         close,
         capital,
@@ -240,7 +258,7 @@ def simulate(
         entry_bar=starts, exit_bar=exit_bar, side=side, entry_price=entry, exit_price=exit_fill,
         quantity=quantity, pnl=equity_before * returns, fees=fees,
         funding=funding_frac * equity_before, reason=kind, trade_return=returns,
-        equity=equity, in_position=in_position, ambiguous_bars=ambiguous,
+        equity=equity, last_held=last_held, ambiguous_bars=ambiguous,
     )  # fmt: skip
 
 
@@ -285,7 +303,7 @@ def _equity_curve(
     `repeat`s over alternating in-trade / flat regions and one multiply-add.
     """
     if len(starts) == 0:
-        return np.full(n, float(capital)), np.zeros(n, dtype=bool)
+        return np.full(n, float(capital))
     exposure = costs.size * costs.leverage
     equity_after = equity_before * (1 + trade_return)
     slope = equity_before * exposure * side / entry
@@ -297,15 +315,16 @@ def _equity_curve(
     zero = np.zeros(len(starts))
     level = np.concatenate(([capital], np.column_stack((intercept, equity_after)).ravel()))
     gain = np.concatenate(([0.0], np.column_stack((slope, zero)).ravel()))
-    equity = np.repeat(level, lengths) + np.repeat(gain, lengths) * close
-    in_position = np.repeat(np.arange(len(lengths)) % 2 == 1, lengths)
+    gains = np.repeat(gain, lengths)
+    equity = gains * close
+    equity += np.repeat(level, lengths)
     if rate is not None:
         paid = np.cumsum(_unit_funding(rate, open_))
         paid_at_entry = np.repeat(np.concatenate(([0.0], np.column_stack(
             (paid[starts], zero)).ravel())), lengths)  # fmt: skip
-        equity -= np.repeat(gain, lengths) * (paid - paid_at_entry)
+        equity -= gains * (paid - paid_at_entry)
     # Exits inside a bar (stops, liquidation) or at the last close are realised at that close; a
     # signal exit happens at the next open, so its last bar stays marked to market.
     realised_at_close = kind != EXIT_SIGNAL
     equity[last_held[realised_at_close]] = equity_after[realised_at_close]
-    return equity, in_position
+    return equity

@@ -7,24 +7,67 @@ from typing import Any
 
 import numpy as np
 
+from core.fills import EXIT_REASONS
+
 YEAR_MS = 365 * 86_400_000  # crypto trades every day of the year
 
 
+# Bars per block of the running peak: a block holding no new high has one peak for all its bars.
+PEAK_BLOCK = 1024
+
+
+def _under_water(equity: np.ndarray) -> np.ndarray:
+    """Whether each bar's equity is below the highest equity so far (its own bar included).
+
+    np.maximum.accumulate is a scalar loop (about 5 ns a bar). Most blocks of bars set no new
+    high, and in those the peak is the highest equity of the blocks before: one vectorised
+    comparison. Only blocks that do set one are accumulated bar by bar.
+    """
+    n = len(equity)
+    whole = n - n % PEAK_BLOCK
+    under = np.empty(n, dtype=bool)
+    if whole:
+        blocks = equity[:whole].reshape(-1, PEAK_BLOCK)
+        tops = blocks.max(axis=1)
+        before = np.empty(len(tops))
+        before[0] = -np.inf
+        np.maximum.accumulate(tops[:-1], out=before[1:])
+        flags = under[:whole].reshape(-1, PEAK_BLOCK)
+        np.less(blocks, before[:, None], out=flags)
+        rising = np.flatnonzero(tops > before)
+        if len(rising):
+            peaks = blocks[rising]
+            peaks[:, 0] = np.maximum(peaks[:, 0], before[rising])
+            np.maximum.accumulate(peaks, axis=1, out=peaks)
+            flags[rising] = blocks[rising] < peaks
+        carried = float(tops.max())
+    else:
+        carried = -np.inf
+    if whole < n:
+        tail = equity[whole:]
+        peak = np.maximum.accumulate(tail)
+        np.maximum(peak, carried, out=peak)
+        np.less(tail, peak, out=under[whole:])
+    return under
+
+
 def _drawdowns(equity: np.ndarray, bar_ms: int) -> dict[str, float]:
-    peak = np.maximum.accumulate(equity)
-    depth = equity / peak - 1
-    under = np.zeros(len(equity) + 2, dtype=np.int8)
-    np.less(depth, 0, out=under[1:-1].view(bool))
-    # Each episode runs from the first bar under water to the bar that regains the peak.
-    edges = np.flatnonzero(np.diff(under))
+    """Drawdown episodes: each runs from the first bar under water to the bar that regains the
+    peak. Within one the peak is constant (the equity of the bar before it), so each episode's
+    depth is its lowest equity over that peak, and no per-bar depth array is needed."""
+    flags = np.zeros(len(equity) + 2, dtype=np.int8)
+    flags[1:-1] = _under_water(equity)
+    edges = np.flatnonzero(np.diff(flags))
     starts, ends = edges[::2], edges[1::2]
     if len(starts) == 0:
         return {"max_drawdown": 0.0, "avg_drawdown": 0.0, "max_drawdown_duration_ms": 0,
                 "avg_drawdown_duration_ms": 0}  # fmt: skip
-    worst = np.minimum.reduceat(depth, starts)
+    bounds = edges if ends[-1] < len(equity) else edges[:-1]
+    lowest = np.minimum.reduceat(equity, bounds)[::2]
+    worst = lowest / equity[starts - 1] - 1
     durations = (ends - starts) * bar_ms
     return {
-        "max_drawdown": float(depth.min()),
+        "max_drawdown": float(worst.min()),
         "avg_drawdown": float(worst.mean()),
         "max_drawdown_duration_ms": int(durations.max()),
         "avg_drawdown_duration_ms": int(durations.mean()),
@@ -76,48 +119,67 @@ def _cagr(growth: float, years: float) -> float:
         return math.inf
 
 
+def _bar_returns(equity: np.ndarray, capital: float) -> np.ndarray:
+    """Each bar's simple return of the equity, the first against the starting capital."""
+    returns = np.empty(len(equity))
+    if len(equity):
+        returns[0] = equity[0] / capital
+        np.divide(equity[1:], equity[:-1], out=returns[1:])
+        returns -= 1
+    return returns
+
+
 def compute_metrics(
     equity: np.ndarray,
     close: np.ndarray,
-    in_position: np.ndarray,
+    exposure: float,
     bar_ms: int,
     capital: float,
     trades: dict[str, np.ndarray],
 ) -> dict[str, Any]:
     """Every metric of a run; returns are fractions (0.1 = 10 %), durations milliseconds.
 
-    Sharpe and Sortino use per-bar returns of the equity, zero risk-free rate, annualised with
-    365 days a year; CAGR uses the calendar span of the candles.
+    `exposure` is the share of bars in a position; `trades` holds per-trade arrays (pnl,
+    return, fees, funding, duration_ms, and reason as EXIT_REASONS codes). Sharpe and Sortino
+    use per-bar returns of the equity, zero risk-free rate, annualised with 365 days a year;
+    CAGR uses the calendar span of the candles. Sums of squares go through einsum, not BLAS,
+    whose threaded dot would make the last bits depend on the machine's thread count.
     """
-    previous = np.concatenate(([capital], equity[:-1]))
-    returns = equity / previous - 1
+    returns = _bar_returns(equity, capital)
+    n = len(returns)
     periods = YEAR_MS / bar_ms
-    years = len(equity) * bar_ms / YEAR_MS
-    final = float(equity[-1]) if len(equity) else capital
+    years = n * bar_ms / YEAR_MS
+    final = float(equity[-1]) if n else capital
     total = final / capital - 1
-    std = returns.std(ddof=1) if len(returns) > 1 else 0.0
-    losses = np.minimum(returns, 0.0)
-    downside = math.sqrt(np.dot(losses, losses) / len(losses)) if len(returns) else 0.0
+    mean = float(returns.sum()) / n if n else 0.0
+    if n > 1:
+        deviations = returns - mean
+        std = math.sqrt(float(np.einsum("i,i->", deviations, deviations)) / (n - 1))
+        np.minimum(returns, 0.0, out=deviations)
+        downside = math.sqrt(float(np.einsum("i,i->", deviations, deviations)) / n)
+    else:
+        std = 0.0
+        downside = abs(min(mean, 0.0))
     cagr = _cagr(final / capital, years)
-    drawdown = _drawdowns(equity, bar_ms) if len(equity) else _drawdowns(np.ones(1), bar_ms)
+    drawdown = _drawdowns(equity, bar_ms) if n else _drawdowns(np.ones(1), bar_ms)
     reasons = trades["reason"]
     metrics: dict[str, Any] = {
         "start_equity": capital,
         "final_equity": final,
         "total_return": total,
-        "annualized_return": float(returns.mean() * periods) if len(returns) else 0.0,
+        "annualized_return": mean * periods,
         "cagr": cagr,
         "buy_hold_return": float(close[-1] / close[0] - 1) if len(close) else 0.0,
         "volatility": float(std * math.sqrt(periods)),
-        "sharpe": float(returns.mean() / std * math.sqrt(periods)) if std > 0 else None,
-        "sortino": float(returns.mean() / downside * math.sqrt(periods)) if downside > 0 else None,
+        "sharpe": float(mean / std * math.sqrt(periods)) if std > 0 else None,
+        "sortino": float(mean / downside * math.sqrt(periods)) if downside > 0 else None,
         **drawdown,
-        "exposure": float(in_position.mean()) if len(in_position) else 0.0,
+        "exposure": exposure,
         **_trade_stats(trades["pnl"], trades["return"], trades["duration_ms"]),
         "total_fees": float(trades["fees"].sum()),
         "total_funding": float(trades["funding"].sum()),
-        "liquidations": int(np.count_nonzero(reasons == "liquidacion")),
-        "open_at_end": bool(np.any(reasons == "fin")),
+        "liquidations": int(np.count_nonzero(reasons == EXIT_REASONS.index("liquidacion"))),
+        "open_at_end": bool(np.any(reasons == EXIT_REASONS.index("fin"))),
     }
     metrics["calmar"] = cagr / abs(metrics["max_drawdown"]) if metrics["max_drawdown"] < 0 else None
     return metrics

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backtesting.engine import EXIT_REASONS, Costs, Distance, simulate
+from backtesting.engine import EXIT_REASONS, Costs, Distance, Simulation, simulate
 from backtesting.metricas import compute_metrics
 from core.costs import MAINTENANCE_MARGIN_RATE, funding_instants
 from core.errors import DataError
@@ -27,10 +27,13 @@ class Resultado:
     posiciones: np.ndarray
 
 
-def _bar_ms(open_time: np.ndarray) -> int:
+def candle_ms(open_time: np.ndarray) -> int:
+    """The candles' interval: the median gap, which one missing candle does not move."""
     if len(open_time) < 2:
         raise DataError("a backtest needs at least 2 candles")
-    return int(np.median(np.diff(open_time)))
+    gaps = np.diff(open_time)
+    shortest = gaps.min()
+    return int(shortest) if shortest == gaps.max() else int(np.median(gaps))
 
 
 def _distance(value: float | str | None, name: str, velas: Velas) -> Distance:
@@ -60,19 +63,122 @@ def _funding_per_bar(funding: Any, open_time: np.ndarray, bar_ms: int) -> np.nda
     return np.bincount(bars, weights=rates, minlength=len(open_time))
 
 
-def _trades_frame(sim: Any, velas: Velas, bar_ms: int) -> pd.DataFrame:
+def _exit_times(sim: Simulation, open_time: np.ndarray, bar_ms: int) -> np.ndarray:
+    """When each trade ended: its exit bar's open, or the last candle's close for "fin"."""
+    end_exit = sim.reason == EXIT_REASONS.index("fin")
+    return open_time[sim.exit_bar] + np.where(end_exit, bar_ms, 0)
+
+
+def trade_columns(sim: Simulation, open_time: np.ndarray, bar_ms: int) -> dict[str, np.ndarray]:
+    """The per-trade arrays `compute_metrics` reads; the optimiser's sweep calls this too, so
+    its metrics are those of `ejecutar_backtest` bit for bit."""
+    duration = _exit_times(sim, open_time, bar_ms) - open_time[sim.entry_bar]
+    return {"pnl": sim.pnl, "return": sim.trade_return, "fees": sim.fees,
+            "funding": sim.funding, "duration_ms": duration, "reason": sim.reason}  # fmt: skip
+
+
+def run_metrics(
+    sim: Simulation, velas: Velas, bar_ms: int, capital: float, first: int = 0
+) -> dict[str, Any]:
+    """Every metric of a simulation over the candles from `first` on (see `desde`)."""
+    span = len(velas.close) - first
+    metrics = compute_metrics(
+        sim.equity[first:], velas.close[first:], sim.bars_held(first) / span, bar_ms, capital,
+        trade_columns(sim, velas.open_time, bar_ms),
+    )  # fmt: skip
+    metrics["ambiguous_bars"] = sim.ambiguous_bars
+    return metrics
+
+
+_SIDE_TYPE = pd.CategoricalDtype(["short", "long"])
+_REASON_TYPE = pd.CategoricalDtype(EXIT_REASONS)
+
+
+def _trades_frame(sim: Simulation, velas: Velas, bar_ms: int) -> pd.DataFrame:
+    """The trade table; sides and exit reasons are categoricals built from their codes (a
+    string column of 20,000 trades costs more than the whole simulation)."""
     open_time = velas.open_time
     entry_time = open_time[sim.entry_bar]
-    end_exit = sim.reason == EXIT_REASONS.index("fin")
-    exit_time = np.where(end_exit, open_time[sim.exit_bar] + bar_ms, open_time[sim.exit_bar])
+    exit_time = _exit_times(sim, open_time, bar_ms)
     return pd.DataFrame({
         "entry_time": entry_time, "exit_time": exit_time,
-        "side": np.where(sim.side > 0, "long", "short"),
+        "side": pd.Categorical.from_codes((sim.side > 0).view(np.int8), dtype=_SIDE_TYPE),
         "entry_price": sim.entry_price, "exit_price": sim.exit_price, "quantity": sim.quantity,
         "pnl": sim.pnl, "return": sim.trade_return, "fees": sim.fees, "funding": sim.funding,
-        "exit_reason": np.asarray(EXIT_REASONS, dtype=object)[sim.reason],
+        "exit_reason": pd.Categorical.from_codes(sim.reason, dtype=_REASON_TYPE),
         "duration_ms": exit_time - entry_time,
     })  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True, weakref_slot=True, eq=False)
+class Setup:
+    """What a backtest needs besides its strategy, checked and prepared once: the optimiser
+    runs every combination of a sweep through one, so each gets `ejecutar_backtest`'s numbers."""
+
+    velas: Velas
+    bar_ms: int
+    capital: float
+    costs: Costs
+    stop: Distance
+    take: Distance
+    funding: np.ndarray | None
+    trailing: float | None
+    first: int
+
+    def simulate(self, positions: np.ndarray) -> tuple[np.ndarray, Simulation]:
+        """The positions actually traded (flat before `desde`) and their simulation."""
+        if self.first:
+            positions = positions.copy()
+            positions[: self.first] = 0.0
+        v = self.velas
+        sim = simulate(
+            v.open, v.high, v.low, v.close, positions, self.capital, self.costs, self.stop,
+            self.take, self.funding, self.trailing,
+        )  # fmt: skip
+        return positions, sim
+
+    def metrics(self, sim: Simulation) -> dict[str, Any]:
+        return run_metrics(sim, self.velas, self.bar_ms, self.capital, self.first)
+
+
+def prepare(
+    velas: Any,
+    capital: float = 10_000,
+    comision: float = 0.0004,
+    slippage: float = 0.0,
+    apalancamiento: float = 1,
+    tamano: float = 1.0,
+    stop_loss: float | str | None = None,
+    take_profit: float | str | None = None,
+    funding: float | pd.Series | None = None,
+    comision_maker: float | None = None,
+    margen_mantenimiento: float = MAINTENANCE_MARGIN_RATE,
+    desde: Any = None,
+    trailing: float | None = None,
+) -> Setup:
+    """A checked Setup from `ejecutar_backtest`'s arguments (see there); DataError if bad."""
+    data = as_velas(velas)
+    bar_ms = candle_ms(data.open_time)
+    if capital <= 0 or not 0 < tamano <= 1 or not 1 <= apalancamiento <= 125:
+        raise DataError("need capital > 0, 0 < tamano <= 1 and 1 <= apalancamiento <= 125")
+    if comision < 0 or slippage < 0:
+        raise DataError("comision and slippage cannot be negative")
+    check_trailing(trailing)
+    costs = Costs(
+        taker_fee=comision,
+        maker_fee=comision if comision_maker is None else comision_maker,
+        slippage_bps=slippage,
+        leverage=float(apalancamiento),
+        size=tamano,
+        maintenance_margin=margen_mantenimiento,
+    )
+    return Setup(
+        velas=data, bar_ms=bar_ms, capital=capital, costs=costs,
+        stop=_distance(stop_loss, "stop_loss", data),
+        take=_distance(take_profit, "take_profit", data),
+        funding=_funding_per_bar(funding, data.open_time, bar_ms), trailing=trailing,
+        first=_first_traded(data.open_time, desde),
+    )  # fmt: skip
 
 
 def ejecutar_backtest(
@@ -106,41 +212,20 @@ def ejecutar_backtest(
     started then with that history trades.
     Raises DataError for bad candles or arguments, StrategyError for strategy problems.
     """
-    data = as_velas(velas)
-    bar_ms = _bar_ms(data.open_time)
-    if capital <= 0 or not 0 < tamano <= 1 or not 1 <= apalancamiento <= 125:
-        raise DataError("need capital > 0, 0 < tamano <= 1 and 1 <= apalancamiento <= 125")
-    if comision < 0 or slippage < 0:
-        raise DataError("comision and slippage cannot be negative")
-    check_trailing(trailing)
-    costs = Costs(
-        taker_fee=comision,
-        maker_fee=comision if comision_maker is None else comision_maker,
-        slippage_bps=slippage,
-        leverage=float(apalancamiento),
-        size=tamano,
-        maintenance_margin=margen_mantenimiento,
-    )
-    positions = estrategia.target_positions(data)
-    first = _first_traded(data.open_time, desde)
-    if first:
-        positions = positions.copy()
-        positions[:first] = 0.0
-    sim = simulate(
-        data.open, data.high, data.low, data.close, positions, capital, costs,
-        _distance(stop_loss, "stop_loss", data), _distance(take_profit, "take_profit", data),
-        _funding_per_bar(funding, data.open_time, bar_ms), trailing,
+    setup = prepare(
+        velas, capital, comision, slippage, apalancamiento, tamano, stop_loss, take_profit,
+        funding, comision_maker, margen_mantenimiento, desde, trailing,
     )  # fmt: skip
-    trades = _trades_frame(sim, data, bar_ms)
-    columns = {name: trades[name].to_numpy() for name in ("pnl", "fees", "funding", "duration_ms")}
-    columns |= {"return": trades["return"].to_numpy(), "reason": trades["exit_reason"].to_numpy()}
-    span = slice(first, None)
-    metrics = compute_metrics(
-        sim.equity[span], data.close[span], sim.in_position[span], bar_ms, capital, columns
+    data = setup.velas
+    positions, sim = setup.simulate(estrategia.target_positions(data))
+    trades = _trades_frame(sim, data, setup.bar_ms)
+    span = slice(setup.first, None)
+    equity = pd.DataFrame(
+        {"open_time": data.open_time[span], "equity": sim.equity[span]}, copy=False
     )
-    metrics["ambiguous_bars"] = sim.ambiguous_bars
-    equity = pd.DataFrame({"open_time": data.open_time[span], "equity": sim.equity[span]})
-    return Resultado(trades=trades, equity=equity, metricas=metrics, posiciones=positions[span])
+    return Resultado(
+        trades=trades, equity=equity, metricas=setup.metrics(sim), posiciones=positions[span]
+    )
 
 
 def _first_traded(open_time: np.ndarray, desde: Any) -> int:

@@ -170,18 +170,27 @@ class Strategy(ABC):
         """Target position after each candle's close, same length as the candles."""
 
     def target_positions(self, data: Any) -> np.ndarray:
-        """Checked batch decisions: float64 in {-1, 0, 1}, one per candle, flat during warm-up."""
+        """Checked batch decisions: float64 in {-1, 0, 1}, one per candle, flat during warm-up.
+
+        `_positions` may return integers (int8 is cheapest: the check is then two reductions
+        over a byte per candle, which matters to an optimiser running thousands of them).
+        """
         velas = as_velas(data)
-        positions = np.asarray(self._positions(velas), dtype=np.float64)
-        if "modo" in self.p:
-            positions = restrict_sides(positions, self.p["modo"])
-        if positions.shape != velas.close.shape:
+        raw = np.asarray(self._positions(velas))
+        if raw.shape != velas.close.shape:
             raise StrategyError(
-                f"{self.name} returned {positions.shape} positions for {velas.close.shape} candles"
+                f"{self.name} returned {raw.shape} positions for {velas.close.shape} candles"
             )
-        if not ((positions == 0.0) | (np.abs(positions) == 1.0)).all():
+        if raw.dtype.kind in "biu":
+            valid = not len(raw) or (raw.min() >= -1 and raw.max() <= 1)
+        else:
+            raw = raw.astype(np.float64, copy=False)
+            valid = bool(((raw == 0.0) | (np.abs(raw) == 1.0)).all())
+        if not valid:
             raise StrategyError(f"{self.name} returned positions outside -1, 0, 1")
-        return positions
+        if "modo" in self.p:
+            raw = restrict_sides(raw, self.p["modo"])
+        return raw.astype(np.float64)
 
     def events(self, data: Any, symbol: str, interval: str) -> list[Crossover]:
         """The strategy's own events in the candles (e.g. crossovers), oldest first; none here.

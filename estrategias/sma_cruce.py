@@ -8,39 +8,61 @@ from core.errors import StrategyError
 from core.models import Candle, CrossKind, Crossover
 from estrategias.base import MODE, LiveStrategy, Param, Strategy, Velas, as_velas, restrict_sides
 from indicadores import sma
+from indicadores.cache import memoized
 
 # Averages closer than this (relative to the largest average) count as equal: summation-order
 # noise must not flip a side.
 TIE = 1e-12
 
 
+@memoized
+def _first_known(line: np.ndarray) -> int:
+    """The first bar where an indicator line is a number (they are NaN only while warming up)."""
+    known = ~np.isnan(line)
+    return int(np.argmax(known)) if known.any() else len(line)
+
+
+@memoized
+def _tie_band(slow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """slow - tie and slow + tie: a fast line inside the band ties. It depends on the slow line
+    only, so a sweep computes it once per window."""
+    body = slow[_first_known(slow) :]
+    tie = TIE * max(abs(float(body.max())), abs(float(body.min()))) if len(body) else 0.0
+    return slow - tie, slow + tie
+
+
+def cross_sides(fast: np.ndarray, slow: np.ndarray) -> np.ndarray:
+    """`cross_state` as int8, the form the strategies build positions from."""
+    if not len(slow) or np.isnan(slow[-1]):  # indicators are NaN only during their warm-up
+        return np.zeros(len(slow), dtype=np.int8)
+    below, above = _tie_band(slow)
+    up = np.greater(fast, above)  # NaN compares false: no side before both lines exist
+    down = np.less(fast, below)
+    state = up.view(np.int8) - down.view(np.int8)
+    known = len(fast) - max(_first_known(fast), _first_known(slow))
+    if np.count_nonzero(up) + np.count_nonzero(down) == known:
+        return state
+    # Forward-fill the last non-tie side over ties (ties before the first side stay 0).
+    sided = np.flatnonzero(state)
+    if len(sided) == 0:
+        return state
+    index = np.zeros(len(state), dtype=np.int64)
+    index[sided] = sided
+    np.maximum.accumulate(index, out=index)
+    filled = state[index]
+    filled[: sided[0]] = 0
+    return filled
+
+
 def cross_state(fast: np.ndarray, slow: np.ndarray) -> np.ndarray:
     """+1 while fast is above slow, -1 below; a tie keeps the previous side; 0 before both exist."""
-    diff = fast - slow
-    state = np.sign(diff)
-    np.nan_to_num(state, copy=False)
-    if not len(slow) or np.isnan(slow[-1]):  # indicators are NaN only during their warm-up
-        return np.zeros_like(state)
-    scale = max(abs(np.nanmax(slow)), abs(np.nanmin(slow)))
-    tie = np.abs(diff) <= TIE * scale
-    if tie.any():
-        state[tie] = 0.0
-        known = np.flatnonzero(state)
-        if len(known) == 0:
-            return state
-        # Forward-fill the last non-tie side over ties (ties before the first side stay 0).
-        index = np.zeros(len(state), dtype=np.int64)
-        index[known] = known
-        np.maximum.accumulate(index, out=index)
-        filled = state[index]
-        filled[: known[0]] = 0.0
-        return filled
-    return state
+    return cross_sides(fast, slow).astype(np.float64)
 
 
 def crossings(state: np.ndarray) -> np.ndarray:
     """Indices of the bars whose close flipped a `cross_state` from one side to the other."""
-    return np.flatnonzero((state[1:] != state[:-1]) & (state[:-1] != 0)) + 1
+    changed = np.flatnonzero(state[1:] != state[:-1])
+    return changed[state[changed] != 0] + 1
 
 
 class SmaCruce(Strategy):
@@ -72,9 +94,9 @@ class SmaCruce(Strategy):
     def _positions(self, velas: Velas) -> np.ndarray:
         # Flat until the first cross, as backtesting.py's SmaCross or freqtrade's crossed_above:
         # the side the averages already had when both appeared is no signal.
-        state = cross_state(*self._averages(velas))
+        state = cross_sides(*self._averages(velas))
         flips = crossings(state)
-        state[: flips[0] if len(flips) else len(state)] = 0.0
+        state[: flips[0] if len(flips) else len(state)] = 0
         return state
 
     def live(self, history: int | None = None) -> LiveStrategy:

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
+from indicadores.cache import memoized
 from indicadores.core import Series, as_series, check_period, first_valid, nan_like
 from indicadores.recursion import smooth
 from indicadores.windows import rolling_extremes, window_mean
@@ -17,6 +18,7 @@ class Estocastico(NamedTuple):
     d: Series
 
 
+@memoized
 def rsi(x: ArrayLike, period: int = 14) -> Series:
     """Wilder's RSI exactly as TA-Lib RSI: the average gain and loss start as the plain means of
     the first `period` changes, then are smoothed with alpha = 1 / period;
@@ -42,6 +44,7 @@ def rsi(x: ArrayLike, period: int = 14) -> Series:
     return out
 
 
+@memoized
 def estocastico(
     high: ArrayLike,
     low: ArrayLike,

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
+from indicadores.cache import memoized
 from indicadores.core import Series, as_series, check_period, first_valid, nan_like, shift
 from indicadores.recursion import smooth
 from indicadores.windows import rolling_extremes, window_mean, window_weighted_mean
@@ -26,6 +27,7 @@ class Ichimoku(NamedTuple):
     chikou: Series
 
 
+@memoized
 def sma(x: ArrayLike, period: int) -> Series:
     """Simple moving average of the last `period` values (TA-Lib SMA).
 
@@ -44,6 +46,7 @@ def _ema_from(x: Series, n: int, first: int) -> Series:
     return smooth(x, 2.0 / (n + 1), seed_at, float(np.mean(x[first : seed_at + 1])))
 
 
+@memoized
 def ema(x: ArrayLike, period: int) -> Series:
     """Exponential moving average with alpha = 2 / (period + 1), exactly as TA-Lib EMA: seeded
     with the SMA of the first `period` values, so NaN for the first period - 1 values.
@@ -55,6 +58,7 @@ def ema(x: ArrayLike, period: int) -> Series:
     return _ema_from(series, check_period(period), first_valid(series))
 
 
+@memoized
 def wma(x: ArrayLike, period: int) -> Series:
     """Linearly weighted moving average, weights 1..period with the newest heaviest (TA-Lib WMA).
 
@@ -64,6 +68,7 @@ def wma(x: ArrayLike, period: int) -> Series:
     return window_weighted_mean(series, check_period(period))
 
 
+@memoized
 def macd(x: ArrayLike, fast: int = 12, slow: int = 26, signal: int = 9) -> Macd:
     """MACD exactly as TA-Lib MACD: macd = EMA(fast) - EMA(slow), signal = EMA(signal) of macd,
     hist = macd - signal.
@@ -89,6 +94,7 @@ def macd(x: ArrayLike, fast: int = 12, slow: int = 26, signal: int = 9) -> Macd:
     return Macd(line, sig, line - sig)
 
 
+@memoized
 def ichimoku(
     high: ArrayLike,
     low: ArrayLike,

@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
+from indicadores.cache import memoized
 from indicadores.core import Series, as_series, check_period, first_valid, nan_like
 from indicadores.recursion import smooth
 from indicadores.windows import window_mean, window_std
@@ -20,6 +21,7 @@ class Bollinger(NamedTuple):
     lower: Series
 
 
+@memoized
 def bollinger(x: ArrayLike, period: int = 20, k: float = 2.0) -> Bollinger:
     """Bollinger bands as TA-Lib BBANDS (SMA middle, matype 0): middle ± k population standard
     deviations of the last `period` values.
@@ -39,6 +41,7 @@ def bollinger(x: ArrayLike, period: int = 20, k: float = 2.0) -> Bollinger:
     return Bollinger(middle + deviation, middle, middle - deviation)
 
 
+@memoized
 def true_range(high: ArrayLike, low: ArrayLike, close: ArrayLike) -> Series:
     """max(high - low, |high - previous close|, |low - previous close|) (TA-Lib TRANGE).
 
@@ -54,6 +57,7 @@ def true_range(high: ArrayLike, low: ArrayLike, close: ArrayLike) -> Series:
     return out
 
 
+@memoized
 def atr(high: ArrayLike, low: ArrayLike, close: ArrayLike, period: int = 14) -> Series:
     """Wilder's average true range exactly as TA-Lib ATR: the plain mean of the first `period`
     true ranges, then smoothing with alpha = 1 / period.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from indicadores.cache import memoized
 from indicadores.core import Series, as_series, first_valid, nan_like
 from indicadores.windows import segment_cumsum
 
@@ -31,6 +32,7 @@ def _utc_days(open_time: ArrayLike) -> NDArray[np.int64]:
     return millis // DAY_MS
 
 
+@memoized
 def vwap(
     open_time: ArrayLike, high: ArrayLike, low: ArrayLike, close: ArrayLike, volume: ArrayLike
 ) -> Series:
@@ -64,6 +66,7 @@ def vwap(
     return out
 
 
+@memoized
 def obv(close: ArrayLike, volume: ArrayLike) -> Series:
     """On-balance volume exactly as TA-Lib OBV: the first volume, then plus the volume of each
     bar that closes higher and minus that of each that closes lower.

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from backtesting.metricas import YEAR_MS, compute_metrics
+from core.fills import EXIT_REASONS
 
 DAY = 86_400_000
 
@@ -18,15 +19,16 @@ def _trades(pnl, returns=None, durations=None, reasons=None):
         "duration_ms": np.asarray(durations if durations is not None else [DAY] * len(pnl)),
         "fees": np.full(len(pnl), 0.5),
         "funding": np.full(len(pnl), -0.25),
-        "reason": np.asarray(reasons if reasons is not None else ["senal"] * len(pnl)),
+        "reason": np.array(
+            [EXIT_REASONS.index(r) for r in (reasons or ["senal"] * len(pnl))], dtype=np.int64
+        ),
     }
 
 
 def test_drawdowns_returns_and_ratios_by_hand():
     equity = np.array([100.0, 90, 95, 100, 100, 80, 120, 110])
     close = np.array([10.0, 9, 9, 10, 10, 8, 12, 11])
-    in_position = np.array([0, 1, 1, 1, 0, 1, 1, 1], dtype=bool)
-    m = compute_metrics(equity, close, in_position, DAY, 100.0, _trades([10, -20, 30, -5]))
+    m = compute_metrics(equity, close, 6 / 8, DAY, 100.0, _trades([10, -20, 30, -5]))
     assert m["total_return"] == pytest.approx(0.10)
     assert m["buy_hold_return"] == pytest.approx(0.10)
     # episodes: 90, 95 (worst -10 %, 2 days); 80 (-20 %, 1 day); 110 vs 120 (-1/12, 1 day)
@@ -46,7 +48,7 @@ def test_trade_statistics_by_hand():
     m = compute_metrics(
         np.array([100.0, 115]),
         np.array([1.0, 1.0]),
-        np.ones(2, bool),
+        1.0,
         DAY,
         100.0,
         _trades(
@@ -68,10 +70,26 @@ def test_trade_statistics_by_hand():
 
 
 def test_no_trades_and_no_losses_have_defined_values():
-    flat = compute_metrics(np.full(3, 50.0), np.ones(3), np.zeros(3, bool), DAY, 50.0, _trades([]))
+    flat = compute_metrics(np.full(3, 50.0), np.ones(3), 0.0, DAY, 50.0, _trades([]))
     assert flat["trades"] == 0 and flat["win_rate"] is None and flat["sharpe"] is None
     assert flat["max_drawdown"] == 0.0 and flat["total_return"] == 0.0
-    winners = compute_metrics(
-        np.array([1.0, 2.0]), np.ones(2), np.ones(2, bool), DAY, 1.0, _trades([1.0, 2.0])
-    )
+    winners = compute_metrics(np.array([1.0, 2.0]), np.ones(2), 1.0, DAY, 1.0, _trades([1.0, 2.0]))
     assert winners["profit_factor"] == math.inf and winners["kelly"] is None
+
+
+@pytest.mark.parametrize("drift", [-1e-4, 0.0, 1e-4])
+def test_drawdowns_of_long_curves_match_the_running_peak(drift):
+    """The block-wise peak gives the episodes a plain running maximum gives (lengths that are
+    not a multiple of the block, curves that set new highs all along or only at the start)."""
+    rng = np.random.default_rng(7)
+    equity = 100 * np.cumprod(1 + drift + 0.002 * rng.standard_normal(5_000 + 333))
+    peak = np.maximum.accumulate(equity)
+    under = np.r_[False, equity < peak, False]
+    edges = np.flatnonzero(np.diff(under.astype(np.int8)))
+    worst = [
+        equity[a:b].min() / equity[a - 1] - 1 for a, b in zip(edges[::2], edges[1::2], strict=True)
+    ]
+    m = compute_metrics(equity, equity, 1.0, DAY, 100.0, _trades([]))
+    assert m["max_drawdown"] == pytest.approx(min(equity / peak - 1), rel=1e-12)
+    assert m["avg_drawdown"] == pytest.approx(np.mean(worst), rel=1e-12)
+    assert m["max_drawdown_duration_ms"] == max(np.diff(edges)[::2]) * DAY

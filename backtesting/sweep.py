@@ -1,0 +1,127 @@
+"""The sweep engine: many parameter combinations of one strategy over one set of candles.
+
+Each combination goes through the very functions `ejecutar_backtest` uses (`Setup.simulate`,
+`Setup.metrics`), so its metrics are those of a single backtest bit for bit. What a sweep
+shares is everything that does not depend on the combination: the checked candles and costs
+(one `Setup`) and every indicator window (an `IndicatorCache`, so a 50 x 50 SMA grid computes
+100 averages, not 5,000). Combinations are ordered so that neighbours share windows, and a
+chunk of them is one task, local or on a Dask worker.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import math
+import sys
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from backtesting.simulador import Setup
+from core.errors import StrategyError
+from estrategias.factory import crear_estrategia
+from indicadores.cache import IndicatorCache
+
+log = logging.getLogger(__name__)
+
+# One worker's indicator memo: the slow windows of a 50 x 50 grid plus a few fast ones on a year
+# of 1m candles, so two workers stay well under 1 GB.
+WORKER_CACHE_BYTES = 256 * 2**20
+
+Combination = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluated:
+    """One combination's outcome: its metrics, or the strategy's refusal; and its equity at the
+    close of each UTC day (what PBO and the deflated Sharpe are computed from)."""
+
+    params: Combination
+    metrics: dict[str, Any] | None
+    refused: str | None
+    daily_equity: np.ndarray | None
+
+
+def day_ends(setup: Setup) -> np.ndarray:
+    """Bars whose equity the daily series keeps: the first traded bar and each UTC day's last."""
+    times = setup.velas.open_time[setup.first :]
+    day = times // 86_400_000
+    last = np.flatnonzero(np.diff(day, append=day[-1] + 1))
+    return np.unique(np.concatenate(([0], last))) + setup.first
+
+
+# glibc hands arrays above its mmap threshold back to the kernel when they are freed, so every
+# 4 MB array of the next combination page-faults anew: more than half of a sweep's time. Keeping
+# them on the heap (threshold 32 MB, glibc's maximum; trim only beyond 1 GB) avoids that; Dask's
+# nanny sets the opposite (MALLOC_TRIM_THRESHOLD_=65536) for its workers.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_allocator_tuned = False
+
+
+def tune_allocator() -> None:
+    """Keep freed arrays on the heap for reuse (glibc only; elsewhere a no-op), once a process."""
+    global _allocator_tuned
+    if _allocator_tuned or sys.platform != "linux":
+        return
+    _allocator_tuned = True
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 2**30)
+    except (OSError, AttributeError):  # musl or another libc: keep its defaults
+        log.debug("mallopt unavailable; allocator left as it is")
+
+
+# A worker keeps one memo per Setup it was sent (Dask hands every task the same object).
+_caches: weakref.WeakKeyDictionary[Setup, IndicatorCache] = weakref.WeakKeyDictionary()
+
+
+def _cache_for(setup: Setup) -> IndicatorCache:
+    cache = _caches.get(setup)
+    if cache is None:
+        cache = _caches[setup] = IndicatorCache(WORKER_CACHE_BYTES)
+    return cache
+
+
+def evaluate(
+    setup: Setup, strategy: str, combinations: Sequence[Combination], ends: np.ndarray
+) -> list[Evaluated]:
+    """Backtest each combination; a combination the strategy refuses is reported, not raised."""
+    tune_allocator()
+    out = []
+    with _cache_for(setup):
+        for params in combinations:
+            try:
+                instance = crear_estrategia(strategy, **params)
+            except StrategyError as error:
+                out.append(Evaluated(params, None, str(error), None))
+                continue
+            _, sim = setup.simulate(instance.target_positions(setup.velas))
+            out.append(Evaluated(params, setup.metrics(sim), None, sim.equity[ends]))
+    return out
+
+
+def order_by_windows(combinations: Iterable[Combination]) -> list[Combination]:
+    """Combinations sorted by their values, parameter by parameter, so that a chunk shares the
+    leading parameters' windows (types sort apart, never raising)."""
+
+    def key(params: Combination) -> tuple[Any, ...]:
+        return tuple((type(v).__name__, v) for v in params.values())
+
+    return sorted(combinations, key=key)
+
+
+def chunks(items: Sequence[Combination], size: int) -> list[Sequence[Combination]]:
+    """`items` in consecutive slices of at most `size`."""
+    size = max(1, size)
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def chunk_size(total: int, workers: int) -> int:
+    """Enough tasks to balance the workers and to lose little when one dies, few enough that
+    the per-task overhead stays small: about 8 tasks a worker, 4 to 64 combinations each."""
+    return min(64, max(4, math.ceil(total / max(1, 8 * workers))))
