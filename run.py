@@ -70,6 +70,20 @@ def _time_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _end_arg(text: str) -> int:
+    """An `--end` by the one end rule (`core.intervals.end_ms`): a date alone includes that day."""
+    from core.intervals import end_ms
+
+    try:
+        return end_ms(text)
+    except KryptelionError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+START_HELP = "inclusive; ISO date, ISO date and time, or epoch ms (UTC)"
+END_HELP = "a date alone includes that whole day; a time or epoch ms is exclusive (UTC)"
+
+
 def _interval_arg(text: str) -> str:
     from core.intervals import check_interval
 
@@ -165,18 +179,16 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     """Load (downloading what is missing) the candles, run the strategy, print its metrics."""
     from backtesting.simulador import ejecutar_backtest
     from core.exchange.demo import ensure_demo_exchange
+    from data.candles import load_run_candles
     from data.common import database_for
-    from data.updater import obtener_datos_historicos
     from estrategias.factory import crear_estrategia
 
     strategy = crear_estrategia(args.strategy, **dict(args.param))
     ensure_demo_exchange(settings)
     with database_for(args.db, settings) as db:
-        url = settings.binance_rest_url
-        obtener_datos_historicos(
-            [args.symbol], [args.interval], db, args.start, args.end, rest_url=url
+        velas = load_run_candles(
+            db, args.symbol, args.interval, args.start, args.end, rest_url=settings.binance_rest_url
         )
-        velas = db.candles.read_frame(args.symbol, args.interval, args.start, args.end)
     result = ejecutar_backtest(
         velas,
         strategy,
@@ -482,14 +494,10 @@ def build_parser() -> argparse.ArgumentParser:
     update.add_argument(
         "--start",
         type=_time_arg,
-        help="ISO date or epoch ms (UTC); default: continue after the newest "
-        "stored candle, or --lookback-days back for a new stream",
+        help=f"{START_HELP}; default: continue after the newest stored candle, or "
+        "--lookback-days back for a new stream",
     )
-    update.add_argument(
-        "--end",
-        type=_time_arg,
-        help="exclusive, ISO date or epoch ms (UTC); default: last closed candle",
-    )
+    update.add_argument("--end", type=_end_arg, help=f"{END_HELP}; default: the last closed candle")
     update.add_argument(
         "--lookback-days",
         type=int,
@@ -502,15 +510,20 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("interval", type=_interval_arg)
     export.add_argument("--formato", default="csv", choices=("csv", "json"))
     export.add_argument("--salida", help="output file (default: SYMBOL_INTERVAL[_range].formato)")
-    export.add_argument("--start", type=_time_arg, help="ISO date or epoch ms (UTC)")
-    export.add_argument("--end", type=_time_arg, help="exclusive, ISO date or epoch ms (UTC)")
+    export.add_argument("--start", type=_time_arg, help=START_HELP)
+    export.add_argument("--end", type=_end_arg, help=END_HELP)
     export.add_argument("--db", help=DB_HELP)
     backtest = sub.add_parser("backtest", help="run a backtest and print its metrics")
     backtest.add_argument("--symbol", required=True, type=str.upper)
     backtest.add_argument("--interval", required=True, type=_interval_arg)
     backtest.add_argument("--strategy", default="sma_cruce", help="see --list")
-    backtest.add_argument("--start", type=_time_arg, help="ISO date or epoch ms (UTC)")
-    backtest.add_argument("--end", type=_time_arg, help="exclusive, ISO date or epoch ms (UTC)")
+    backtest.add_argument("--start", type=_time_arg, help=f"{START_HELP}; default: see --end")
+    backtest.add_argument(
+        "--end",
+        type=_end_arg,
+        help=f"{END_HELP}. Without dates: the stored candles, or the last 30 days when none are; "
+        "an end alone: the 30 days before it",
+    )
     backtest.add_argument("--capital", type=float, default=10_000)
     backtest.add_argument(
         "--param",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,17 +16,14 @@ from app.services import Services
 from backtesting.simulador import ejecutar_backtest
 from core.errors import DataError, StrategyError
 from core.fills import check_distance, check_trailing
-from core.intervals import ms_to_iso, to_ms
+from core.intervals import end_ms, ms_to_iso, to_ms
 from core.models import BacktestRun, Side, Trade
 from core.repository.backtests import json_safe
-from data.updater import DEFAULT_LOOKBACK_DAYS, obtener_datos_historicos
+from data.candles import NotEnoughCandlesError, load_run_candles, missing_candles
 from estrategias.base import Strategy
 from estrategias.factory import crear_estrategia
 
 EQUITY_POINTS = 2000
-DAY_MS = 86_400_000
-LOOKBACK_MS = DEFAULT_LOOKBACK_DAYS * DAY_MS
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @contextmanager
@@ -43,91 +39,55 @@ def _blame(*fields: str, status: int = 400) -> Iterator[None]:
 
 
 def validate(body: BacktestIn) -> tuple[Strategy, int | None, int | None]:
-    """Everything checkable before any download: strategy, parameters, dates, SL/TP, trailing
-    stop (422 out of Binance's callback range, as the schema's bounds)."""
+    """Everything checkable before any download: strategy, parameters, dates (`end_date` by the
+    one end rule, `core.intervals.end_ms`), SL/TP, trailing stop (422 out of Binance's callback
+    range, as the schema's bounds)."""
     params = [f"params.{name}" for name in body.params]
     with _blame(*params, "strategy"):
         strategy = crear_estrategia(body.strategy, **body.params)
     with _blame("start_date"):
         start = None if body.start_date is None else to_ms(body.start_date)
     with _blame("end_date"):
-        end = None if body.end_date is None else to_ms(body.end_date)
+        end = None if body.end_date is None else end_ms(body.end_date)
     for name in ("stop_loss", "take_profit"):
         with _blame(name):
             check_distance(getattr(body, name), name)
     with _blame("trailing", status=422):
         check_trailing(body.trailing)
-    return strategy, *_range(body, start, end)
-
-
-def _range(body: BacktestIn, start: int | None, end: int | None) -> tuple[int | None, int | None]:
-    if isinstance(body.end_date, str) and _DATE_ONLY.match(body.end_date) and end is not None:
-        end += DAY_MS  # "2024-06-30" means up to the end of that day
     if start is not None and end is not None and start >= end:
         raise RequestError(422, "start_date must be before end_date", {"end_date": "too early"})
-    return start, end
-
-
-def _download_range(
-    svc: Services, symbol: str, interval: str, start: int | None, end: int | None
-) -> tuple[int, int | None] | None:
-    """The range a backtest downloads before it runs (an end of None: up to the last closed
-    candle), or None when it uses what is stored: no dates and a stream already stored."""
-    if start is None and end is None:
-        if svc.db.candles.count(symbol, interval):
-            return None
-        return svc.rest().server_time() - LOOKBACK_MS, None
-    if start is None:
-        return end - LOOKBACK_MS, end  # type: ignore[operator]
-    return start, end
+    return strategy, start, end
 
 
 def check_download(svc: Services, body: BacktestIn, start: int | None, end: int | None) -> None:
     """Refuse (422) a backtest that would download more than BACKTEST_MAX_DOWNLOAD candles,
     saying how to download them first; a request must not do unbounded work."""
-    window = _download_range(svc, body.symbol, body.interval, start, end)
-    if window is None:
+    url, limit = svc.settings.binance_rest_url, svc.settings.backtest_max_download
+    download = missing_candles(svc.db, body.symbol, body.interval, start, end, rest_url=url)
+    if download is None or download.missing <= limit:
         return
-    first, stop = window
-    stop = svc.rest().server_time() if stop is None else stop
-    gaps = svc.db.candles.find_gaps(body.symbol, body.interval, first, stop)
-    missing, limit = sum(gap.count for gap in gaps), svc.settings.backtest_max_download
-    if missing > limit:
-        command = (
-            f"python run.py update --symbols {body.symbol} --intervals {body.interval} "
-            f"--start {ms_to_iso(first)} --end {ms_to_iso(stop)}"
-        )
-        raise RequestError(
-            422,
-            f"this backtest would download {missing:,} candles, more than the "
-            f"{limit:,} one request may (BACKTEST_MAX_DOWNLOAD); download them first: {command}",
-            {"start_date": f"{missing} candles to download", "comando": command},
-        )
+    command = (
+        f"python run.py update --symbols {body.symbol} --intervals {body.interval} "
+        f"--start {ms_to_iso(download.start)} --end {ms_to_iso(download.end)}"
+    )
+    raise RequestError(
+        422,
+        f"this backtest would download {download.missing:,} candles, more than the "
+        f"{limit:,} one request may (BACKTEST_MAX_DOWNLOAD); download them first: {command}",
+        {"start_date": f"{download.missing} candles to download", "comando": command},
+    )
 
 
 def load_candles(
     svc: Services, symbol: str, interval: str, start: int | None, end: int | None
 ) -> pd.DataFrame:
-    """Stored candles of the range, downloading what is missing first.
-
-    Without dates: every stored candle of the stream, or the default window (the last 30 days)
-    downloaded when the stream has none.
-    """
-    db, url = svc.db, svc.settings.binance_rest_url
-    window = _download_range(svc, symbol, interval, start, end)
-    if window is not None:
-        obtener_datos_historicos([symbol], [interval], db, *window, rest_url=url)
-        if start is not None or end is not None:
-            start = window[0]
-    # Only the columns the engine reads: half the work of the full stored row.
-    frame = pd.DataFrame(db.candles.read_arrays(symbol, interval, start, end)._asdict())
-    if len(frame) < 2:
-        raise RequestError(
-            404,
-            f"no candles for {symbol} {interval} in that range",
-            {"symbol": symbol, "interval": interval},
-        )
-    return frame
+    """The run's candles by `data.candles.load_run_candles`; too few are a 404 naming the
+    stream."""
+    url = svc.settings.binance_rest_url
+    try:
+        return load_run_candles(svc.db, symbol, interval, start, end, rest_url=url)
+    except NotEnoughCandlesError as error:
+        raise RequestError(404, str(error), error.detail) from None
 
 
 def downsample(open_time: np.ndarray, equity: np.ndarray) -> list[list[float]]:

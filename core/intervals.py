@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from core.errors import DataError
 
 MINUTE_MS = 60_000
+DAY_MS = 1440 * MINUTE_MS
 # The last millisecond of year 9999: the latest time a datetime (and our columns) can hold.
 MAX_MS = 253_402_300_799_999
 _FIXED_MS: dict[str, int] = {
@@ -28,6 +30,7 @@ _FIXED_MS: dict[str, int] = {
 INTERVALS: tuple[str, ...] = (*_FIXED_MS, "1M")
 # Binance weeks open on Monday; the epoch (1970-01-01) was a Thursday.
 _WEEK_OFFSET_MS = 4 * 1440 * MINUTE_MS
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def check_interval(interval: str) -> str:
@@ -94,6 +97,21 @@ def to_ms(value: datetime | str | int | float) -> int:
             value = value.replace(tzinfo=UTC)
         return _in_range(int(value.timestamp() * 1000))
     raise DataError(f"not a time: {value!r}")
+
+
+def end_ms(value: datetime | str | int | float) -> int:
+    """The exclusive end (epoch ms) of a range whose end a user typed: `run.py --end`, `end_date`.
+
+    The one end rule: a date alone (`2024-06-30`) includes that whole UTC day, so the range ends
+    at the next midnight; an instant (a datetime, ISO text with a time, epoch ms) ends the range
+    exclusively, as given. Typed dates name days, typed instants name boundaries. Raises
+    DataError as `to_ms` does.
+    """
+    ms = to_ms(value)
+    if isinstance(value, str) and _DATE_ONLY.fullmatch(value.strip()):
+        # Year 9999's next midnight is out of range; its last candle opens before MAX_MS anyway.
+        return min(ms + DAY_MS, MAX_MS)
+    return ms
 
 
 def _in_range(ms: int | float) -> int:

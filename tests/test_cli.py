@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SUBCOMMANDS = ("web", "bridge", "update", "export", "backtest", "bot", "demo-exchange", "db")
 BACKTEST = [
     "backtest", "--symbol", "BTCUSDT", "--interval", "1h", "--strategy", "sma_cruce",
-    "--start", "2024-01-01", "--end", "2024-03-01", "--capital", "1000",
+    "--start", "2024-01-01", "--end", "2024-02-29", "--capital", "1000",
     "--param", "rapida=9", "--param", "lenta=21",
 ]  # fmt: skip
 BOT = ["bot", "--strategy", "sma_cruce", "--symbol", "BTCUSDT", "--interval", "1m"]

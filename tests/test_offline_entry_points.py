@@ -54,7 +54,7 @@ def test_update_starts_the_demo_exchange_and_stores_into_the_default_database(tm
     started = time.monotonic()
     result = _run(
         ["run.py", "update", "--symbols", "BTCUSDT", "--intervals", "1h"]
-        + ["--start", "2024-01-01", "--end", "2024-01-03"],
+        + ["--start", "2024-01-01", "--end", "2024-01-02"],
         env,
     )
     assert result.returncode == 0, result.stderr
@@ -69,7 +69,7 @@ def test_update_and_export_with_a_bare_db_name_use_the_file_in_data_dir(tmp_path
     env = _env(tmp_path)
     update = _run(
         ["run.py", "update", "--symbols", "ETHUSDT", "--intervals", "4h"]
-        + ["--start", "2024-01-01", "--end", "2024-01-02", "--db", "mia.db"],
+        + ["--start", "2024-01-01", "--end", "2024-01-01", "--db", "mia.db"],
         env,
     )
     assert update.returncode == 0, update.stderr
@@ -86,7 +86,7 @@ def test_backtest_starts_the_demo_exchange(tmp_path):
     env = _env(tmp_path)
     result = _run(
         ["run.py", "backtest", "--symbol", "BTCUSDT", "--interval", "1h"]
-        + ["--start", "2024-01-01", "--end", "2024-01-15", "--db", str(tmp_path / "bt.db")],
+        + ["--start", "2024-01-01", "--end", "2024-01-14", "--db", str(tmp_path / "bt.db")],
         env,
     )
     assert result.returncode == 0, result.stderr

@@ -5,7 +5,16 @@ from datetime import UTC, datetime
 import pytest
 
 from core.errors import DataError
-from core.intervals import INTERVALS, close_time, floor_open, interval_ms, next_open, to_ms
+from core.intervals import (
+    INTERVALS,
+    MAX_MS,
+    close_time,
+    end_ms,
+    floor_open,
+    interval_ms,
+    next_open,
+    to_ms,
+)
 
 
 def _ms(*args: int) -> int:
@@ -54,3 +63,15 @@ def test_to_ms_accepts_datetimes_iso_strings_and_epoch_ms():
     assert to_ms(expected) == expected and to_ms(str(expected)) == expected
     with pytest.raises(DataError, match="not an ISO date"):
         to_ms("yesterday")
+
+
+def test_end_ms_a_date_alone_includes_its_day_an_instant_is_exclusive():
+    assert end_ms("2024-06-30") == _ms(2024, 7, 1)
+    assert end_ms(" 2024-12-31 ") == _ms(2025, 1, 1)
+    assert end_ms("2024-06-30T00:00:00Z") == _ms(2024, 6, 30)
+    assert end_ms("2024-06-30T12:00") == _ms(2024, 6, 30, 12)
+    assert end_ms(datetime(2024, 6, 30)) == _ms(2024, 6, 30)
+    assert end_ms(_ms(2024, 6, 30)) == end_ms(str(_ms(2024, 6, 30))) == _ms(2024, 6, 30)
+    assert end_ms("9999-12-31") == MAX_MS  # the next midnight is past what a time can hold
+    with pytest.raises(DataError, match="not an ISO date"):
+        end_ms("2024-06-31")

@@ -121,7 +121,7 @@ def test_a_killed_download_resumes_with_no_duplicate_and_no_gap(demo_exchange, t
         "--start",
         "2023-01-01",
         "--end",
-        "2023-07-01",
+        "2023-06-30",  # a date alone includes that day: 181 days
         "--db",
         str(path),
     ]
