@@ -210,6 +210,138 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+METHODS = ("grid", "aleatorio", "tpe", "genetico", "cmaes")
+
+
+def _number(text: str) -> int | float:
+    """An int when the text is one ("5"), else a float ("0.5", "1e-3"); ValueError otherwise."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _space_arg(text: str) -> tuple[str, object]:
+    """NAME=SPEC of `optimizar --espacio` as (name, what optimizar's espacio takes)."""
+    name, sep, spec = text.partition("=")
+    name, spec = name.strip(), spec.strip()
+    if not sep or not name or not spec:
+        raise argparse.ArgumentTypeError(f"expected NAME=SPEC, got {text!r}")
+    try:
+        if ".." in spec:
+            bounds, _, scale = spec.partition(":")
+            low, high = (_number(part) for part in bounds.split("..", 1))
+            if scale not in ("", "log"):
+                raise ValueError
+            return name, (low, high, "log") if scale else (low, high)
+        if ":" in spec:
+            first, last, step = (_number(part) for part in spec.split(":"))
+            if step <= 0 or last < first:
+                raise ValueError
+            if all(isinstance(v, int) for v in (first, last, step)):
+                return name, list(range(int(first), int(last) + 1, int(step)))
+            count = int((last - first) / step + 1e-9) + 1
+            return name, [round(first + i * step, 12) for i in range(count)]
+        if "," in spec:
+            return name, [_value(part) for part in spec.split(",")]
+        return name, _value(spec)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--espacio {name}: expected a:b:s with a <= b and s > 0, a,b,c, a..b[:log] or a "
+            f"value, got {spec!r}"
+        ) from None
+
+
+def _value(text: str) -> object:
+    """A number when the text is one, else the text (a choice such as solo_largo)."""
+    try:
+        return _number(text.strip())
+    except ValueError:
+        return text.strip()
+
+
+def cmd_optimizar(args: argparse.Namespace, settings: Settings) -> int:
+    """Load the candles, search the parameters with a progress bar, print the best and the
+    overfitting figures."""
+    from tqdm import tqdm
+
+    from backtesting.optimizador import optimizar
+    from core.exchange.demo import ensure_demo_exchange
+    from data.candles import load_run_candles
+    from data.common import database_for
+
+    ensure_demo_exchange(settings)
+    with database_for(args.db, settings) as db:
+        velas = load_run_candles(
+            db, args.symbol, args.interval, args.start, args.end, rest_url=settings.binance_rest_url
+        )
+    bar = tqdm(total=0, unit="comb", desc="optimizar", disable=None)
+
+    def progress(done: int, total: int, best: dict[str, object] | None) -> None:
+        bar.total = total
+        bar.n = done
+        bar.set_postfix_str(", ".join(f"{k}={v}" for k, v in (best or {}).items()))
+        bar.refresh()
+
+    objectives = args.objetivo if len(args.objetivo) > 1 else args.objetivo[0]
+    try:
+        result = optimizar(
+            velas, args.strategy, dict(args.espacio), metodo=args.metodo, objetivo=objectives,
+            capital=args.capital, comision=args.comision, validacion=args.validacion,
+            workers=args.workers, cluster=args.cluster, intentos=args.intentos,
+            restricciones=dict(args.restriccion) or None, semilla=args.semilla,
+            progreso=progress, slippage=args.slippage, apalancamiento=args.apalancamiento,
+            tamano=args.tamano, stop_loss=_risk_arg(args.stop_loss),
+            take_profit=_risk_arg(args.take_profit), funding=args.funding,
+            trailing=args.trailing,
+        )  # fmt: skip
+    finally:
+        bar.close()
+    _print_optimisation(result, args, len(velas))
+    return 0
+
+
+def _print_optimisation(result, args: argparse.Namespace, candles: int) -> None:  # type: ignore[no-untyped-def]
+    """The best combinations, the Pareto front, validation and the overfitting verdict."""
+    from backtesting.optimizador import LOWER_IS_BETTER
+
+    print(
+        f"{args.strategy} on {args.symbol} {args.interval}: {candles} candles, {result.metodo}, "
+        f"{result.probadas} combinations ({result.omitidas} refused) in {result.segundos:.1f} s"
+    )
+    table = result.pareto if result.pareto is not None else result.resultados
+    if len(table):
+        objective = result.objetivo[0]
+        table = table[table["cumple"]] if "cumple" in table else table
+        table = table.sort_values(
+            objective, ascending=objective in LOWER_IS_BETTER, na_position="last"
+        )
+        names = [n for n in dict(args.espacio)]
+        shown = [*names, *result.objetivo, "total_return", "max_drawdown", "trades"]
+        rows = table[list(dict.fromkeys(c for c in shown if c in table))].head(args.top)
+        _print_table([{k: _fmt(v) for k, v in row.items()} for row in rows.to_dict("records")])
+    print(f"best: {result.mejor}")
+    if result.validacion:
+        v = result.validacion
+        print(
+            f"{v['tipo']}: {v['objetivo']} in-sample {_fmt(v['objetivo_is_medio'])}, "
+            f"out-of-sample {_fmt(v['objetivo_oos_medio'])}"
+            + (
+                f", out-of-sample return {_fmt(v['rentabilidad_oos'])}"
+                if "rentabilidad_oos" in v
+                else ""
+            )  # fmt: skip
+        )
+        _print_table([
+            {"mejor": w["mejor"], "objetivo_is": _fmt(w["objetivo_is"]),
+             "objetivo_oos": _fmt(w["objetivo_oos"])}
+            for w in v["ventanas"]
+        ])  # fmt: skip
+    print(f"deflated Sharpe: {_fmt(result.dsr)}   PBO: {_fmt(result.pbo)}")
+    for note in result.avisos:
+        print(f"aviso: {note}")
+
+
 def _stored_bot(args: argparse.Namespace, settings: Settings, db):  # type: ignore[no-untyped-def]
     """The stored bot `run.py bot` runs: created, or the one of that name with this config."""
     from dataclasses import replace
@@ -466,6 +598,19 @@ DB_HELP = (
 TRAILING_HELP = "trailing stop: 0.01 trails 1 %% behind the best price since the entry (0.001-0.1)"
 
 
+def _add_cost_arguments(parser: argparse.ArgumentParser) -> None:
+    """The costs and risk options `backtest` and `optimizar` share (ejecutar_backtest's)."""
+    parser.add_argument("--comision", type=float, default=0.0004, help="taker fee fraction")
+    parser.add_argument("--slippage", type=float, default=0.0, help="basis points per fill")
+    parser.add_argument("--apalancamiento", type=float, default=1.0)
+    parser.add_argument("--tamano", type=float, default=1.0, help="fraction of equity")
+    parser.add_argument("--stop-loss", help="fraction (0.02) or ATR multiple (2atr)")
+    parser.add_argument("--take-profit", help="fraction (0.04) or ATR multiple (3atr)")
+    parser.add_argument("--trailing", type=_trailing_arg, help=TRAILING_HELP)
+    parser.add_argument("--funding", type=float, help="constant funding rate per 8 h")
+    parser.add_argument("--db", help=DB_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run.py",
@@ -533,15 +678,39 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="strategy parameter, repeatable",
     )
-    backtest.add_argument("--comision", type=float, default=0.0004, help="taker fee fraction")
-    backtest.add_argument("--slippage", type=float, default=0.0, help="basis points per fill")
-    backtest.add_argument("--apalancamiento", type=float, default=1.0)
-    backtest.add_argument("--tamano", type=float, default=1.0, help="fraction of equity")
-    backtest.add_argument("--stop-loss", help="fraction (0.02) or ATR multiple (2atr)")
-    backtest.add_argument("--take-profit", help="fraction (0.04) or ATR multiple (3atr)")
-    backtest.add_argument("--trailing", type=_trailing_arg, help=TRAILING_HELP)
-    backtest.add_argument("--funding", type=float, help="constant funding rate per 8 h")
-    backtest.add_argument("--db", help=DB_HELP)
+    _add_cost_arguments(backtest)
+    optimise = sub.add_parser(
+        "optimizar", help="search a strategy's parameters (grid, aleatorio, tpe, genetico, cmaes)"
+    )
+    optimise.add_argument("--symbol", required=True, type=str.upper)
+    optimise.add_argument("--interval", required=True, type=_interval_arg)
+    optimise.add_argument("--strategy", default="sma_cruce", help="see backtest --list")
+    optimise.add_argument("--start", type=_time_arg, help=f"{START_HELP}; default: see --end")
+    optimise.add_argument(
+        "--end", type=_end_arg, help=f"{END_HELP}; default: the stored candles (see README)"
+    )
+    optimise.add_argument(
+        "--espacio", action="append", required=True, type=_space_arg, metavar="NAME=SPEC",
+        help="a:b:s (a to b inclusive by s), a,b,c (values), a..b or a..b:log (bounds for the "
+        "samplers), or one value (fixed); repeat per parameter",
+    )  # fmt: skip
+    optimise.add_argument("--metodo", default="grid", choices=METHODS)
+    optimise.add_argument(
+        "--objetivo", default="sharpe", type=_csv_list(str),
+        help="a metric of backtest, or a comma-separated list (multi-objective)",
+    )  # fmt: skip
+    optimise.add_argument("--validacion", choices=("walk_forward", "kfold_purgado"))
+    optimise.add_argument("--intentos", type=int, help="combinations to try (not for grid)")
+    optimise.add_argument(
+        "--restriccion", action="append", default=[], type=_param_arg, metavar="METRIC=WORST",
+        help="the worst accepted value of a metric, e.g. trades=30; repeatable",
+    )  # fmt: skip
+    optimise.add_argument("--semilla", type=int, default=0, help="random seed of the samplers")
+    optimise.add_argument("--workers", type=int, help="processes of a local Dask cluster")
+    optimise.add_argument("--cluster", help="a Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    optimise.add_argument("--top", type=int, default=10, help="best combinations to print")
+    optimise.add_argument("--capital", type=float, default=10_000)
+    _add_cost_arguments(optimise)
     bot = sub.add_parser("bot", help="run one bot in the foreground (in TRADING_MODE)")
     bot.add_argument("--strategy", required=True, help="a strategy of `backtest --list`")
     bot.add_argument("--symbol", required=True, type=str.upper)
@@ -590,6 +759,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "update": cmd_update,
     "export": cmd_export,
     "backtest": cmd_backtest,
+    "optimizar": cmd_optimizar,
     "bot": cmd_bot,
     "demo-exchange": cmd_demo_exchange,
     "web": cmd_web,

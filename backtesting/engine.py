@@ -76,7 +76,7 @@ def _segments(target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     changes = np.flatnonzero(target[1:-1] != target[:-2]) + 2
     starts = np.concatenate(([1], changes)) if len(target) > 1 and target[0] != 0 else changes
     ends = np.append(starts[1:], len(target))
-    sides = target[starts - 1]
+    sides = target[starts - 1].astype(np.float64)  # int8 decisions simulate as float ones do
     keep = sides != 0
     return starts[keep], ends[keep], sides[keep]
 

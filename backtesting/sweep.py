@@ -100,7 +100,7 @@ def evaluate(
             except StrategyError as error:
                 out.append(Evaluated(params, None, str(error), None))
                 continue
-            _, sim = setup.simulate(instance.target_positions(setup.velas))
+            _, sim = setup.simulate(instance.decisions(setup.velas))
             out.append(Evaluated(params, setup.metrics(sim), None, sim.equity[ends]))
     return out
 

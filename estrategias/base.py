@@ -120,9 +120,9 @@ MODE = Param(
 def restrict_sides(positions: np.ndarray, mode: str) -> np.ndarray:
     """Positions with the side `mode` forbids set flat (solo_largo: no shorts, and vice versa)."""
     if mode == "solo_largo":
-        return np.maximum(positions, 0.0)
+        return np.maximum(positions, 0)
     if mode == "solo_corto":
-        return np.minimum(positions, 0.0)
+        return np.minimum(positions, 0)
     return positions
 
 
@@ -170,10 +170,16 @@ class Strategy(ABC):
         """Target position after each candle's close, same length as the candles."""
 
     def target_positions(self, data: Any) -> np.ndarray:
-        """Checked batch decisions: float64 in {-1, 0, 1}, one per candle, flat during warm-up.
+        """Checked batch decisions: float64 in {-1, 0, 1}, one per candle, flat during warm-up."""
+        return self.decisions(data).astype(np.float64)
+
+    def decisions(self, data: Any) -> np.ndarray:
+        """`target_positions` in the dtype `_positions` gave (int8 for the built-in strategies):
+        the optimiser simulates these directly, a byte a candle instead of eight. Read-only use:
+        it may be the strategy's own array.
 
         `_positions` may return integers (int8 is cheapest: the check is then two reductions
-        over a byte per candle, which matters to an optimiser running thousands of them).
+        over a byte per candle) or floats.
         """
         velas = as_velas(data)
         raw = np.asarray(self._positions(velas))
@@ -190,7 +196,7 @@ class Strategy(ABC):
             raise StrategyError(f"{self.name} returned positions outside -1, 0, 1")
         if "modo" in self.p:
             raw = restrict_sides(raw, self.p["modo"])
-        return raw.astype(np.float64)
+        return raw
 
     def events(self, data: Any, symbol: str, interval: str) -> list[Crossover]:
         """The strategy's own events in the candles (e.g. crossovers), oldest first; none here.

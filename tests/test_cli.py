@@ -19,7 +19,9 @@ from estrategias.factory import crear_estrategia
 from tests.conftest import running_kryptelion, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
-SUBCOMMANDS = ("web", "bridge", "update", "export", "backtest", "bot", "demo-exchange", "db")
+SUBCOMMANDS = (
+    "web", "bridge", "update", "export", "backtest", "optimizar", "bot", "demo-exchange", "db",
+)  # fmt: skip
 BACKTEST = [
     "backtest", "--symbol", "BTCUSDT", "--interval", "1h", "--strategy", "sma_cruce",
     "--start", "2024-01-01", "--end", "2024-02-29", "--capital", "1000",
@@ -135,6 +137,54 @@ def test_backtest_trailing_reaches_the_engine(demo_exchange, tmp_path):
     printed = _metrics(result.stdout)
     assert len(velas) == 1440 and int(printed["trades"]) == len(direct.trades) > 0
     assert float(printed["final_equity"]) == pytest.approx(direct.metricas["final_equity"], 1e-5)
+
+
+OPTIMISE = [
+    "optimizar", "--symbol", "BTCUSDT", "--interval", "1h", "--strategy", "sma_cruce",
+    "--start", "2024-01-01", "--end", "2024-02-29", "--capital", "1000",
+    "--espacio", "rapida=5:20:5", "--espacio", "lenta=10:40:10",
+]  # fmt: skip
+
+
+def test_optimizar_prints_the_best_combinations_as_optimizar_finds_them(demo_exchange, tmp_path):
+    from backtesting.optimizador import optimizar
+
+    path = tmp_path / "opt.db"
+    result = _run(*OPTIMISE, "--db", str(path), "--top", "3",
+                  env={"DEMO_PORT": str(demo_exchange.port)})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    database = Database(path)
+    velas = database.candles.read_frame("BTCUSDT", "1h", 1_704_067_200_000, 1_709_251_200_000)
+    database.close()
+    direct = optimizar(
+        velas, "sma_cruce", {"rapida": [5, 10, 15, 20], "lenta": [10, 20, 30, 40]}, capital=1000
+    )
+    refused = sum(1 for f in (5, 10, 15, 20) for s in (10, 20, 30, 40) if f >= s)
+    assert f"1440 candles, grid, {16 - refused} combinations ({refused} refused)" in result.stdout
+    lines = result.stdout.splitlines()
+    header = lines.index(next(line for line in lines if line.startswith("rapida")))
+    top = [line.split() for line in lines[header + 1 : header + 4]]
+    best = direct.resultados.sort_values("sharpe", ascending=False).head(3)
+    assert [(int(r[0]), int(r[1])) for r in top] == list(zip(best.rapida, best.lenta, strict=True))
+    assert f"best: {direct.mejor}" in result.stdout
+    assert "deflated Sharpe:" in result.stdout and "PBO:" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [("rapida", "expected NAME=SPEC"), ("rapida=9:5:1", "a <= b"), ("rapida=1..x", "a..b")],
+)
+def test_a_bad_espacio_is_an_argparse_error_naming_it(spec, message):
+    result = _run(*OPTIMISE[:-4], "--espacio", spec)
+    assert result.returncode == 2 and "argument --espacio:" in result.stderr
+    assert message in result.stderr
+
+
+def test_an_unknown_parameter_in_espacio_is_named(demo_exchange, tmp_path):
+    result = _run(*OPTIMISE[:-2], "--espacio", "lentaa=10:40:10", "--db", str(tmp_path / "o.db"),
+                  env={"DEMO_PORT": str(demo_exchange.port)})  # fmt: skip
+    assert result.returncode == 1 and "no parameter 'lentaa'" in result.stderr
+    assert "did you mean 'lenta'" in result.stderr
 
 
 @pytest.mark.parametrize("command", [BACKTEST, BOT])

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from backtesting.metricas import YEAR_MS, compute_metrics
+from backtesting.metricas import STATS_BLOCK, YEAR_MS, compute_metrics
 from core.fills import EXIT_REASONS
 
 DAY = 86_400_000
@@ -77,12 +77,14 @@ def test_no_trades_and_no_losses_have_defined_values():
     assert winners["profit_factor"] == math.inf and winners["kelly"] is None
 
 
+@pytest.mark.parametrize("bars", [5_333, 3 * STATS_BLOCK + 77])
 @pytest.mark.parametrize("drift", [-1e-4, 0.0, 1e-4])
-def test_drawdowns_of_long_curves_match_the_running_peak(drift):
-    """The block-wise peak gives the episodes a plain running maximum gives (lengths that are
-    not a multiple of the block, curves that set new highs all along or only at the start)."""
+def test_long_curves_match_plain_numpy(drift, bars):
+    """The block-wise pass gives the drawdown episodes a plain running maximum gives, and the
+    ratios of whole-array numpy (lengths that are not a multiple of the blocks, curves that
+    set new highs all along or only at the start)."""
     rng = np.random.default_rng(7)
-    equity = 100 * np.cumprod(1 + drift + 0.002 * rng.standard_normal(5_000 + 333))
+    equity = 100 * np.cumprod(1 + drift + 0.002 * rng.standard_normal(bars))
     peak = np.maximum.accumulate(equity)
     under = np.r_[False, equity < peak, False]
     edges = np.flatnonzero(np.diff(under.astype(np.int8)))
@@ -93,3 +95,7 @@ def test_drawdowns_of_long_curves_match_the_running_peak(drift):
     assert m["max_drawdown"] == pytest.approx(min(equity / peak - 1), rel=1e-12)
     assert m["avg_drawdown"] == pytest.approx(np.mean(worst), rel=1e-12)
     assert m["max_drawdown_duration_ms"] == max(np.diff(edges)[::2]) * DAY
+    returns = equity / np.concatenate(([100.0], equity[:-1])) - 1
+    assert m["sharpe"] == pytest.approx(returns.mean() / returns.std(ddof=1) * 365**0.5, rel=1e-10)
+    downside = np.sqrt(np.mean(np.minimum(returns, 0) ** 2))
+    assert m["sortino"] == pytest.approx(returns.mean() / downside * 365**0.5, rel=1e-10)
