@@ -34,6 +34,7 @@ from indicadores.cache import memoized
 __all__ = ["EXIT_REASONS", "Costs", "Distance", "Simulation", "simulate"]
 Distance = float | np.ndarray | None
 EXTREME_BLOCK = 256
+EQUITY_BLOCK = 32_768
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,8 +300,9 @@ def _equity_curve(
 ):
     """Equity at each bar's close: realised between trades, marked to market inside them.
 
-    Inside trade k equity is linear in the close, A[k] + B[k] * close, so the whole curve is two
-    `repeat`s over alternating in-trade / flat regions and one multiply-add.
+    Inside trade k equity is linear in the close, A[k] + B[k] * close, so the curve is two
+    `repeat`s over alternating in-trade / flat regions and one multiply-add, done EQUITY_BLOCK
+    bars at a time so that the repeated levels never leave the CPU cache.
     """
     if len(starts) == 0:
         return np.full(n, float(capital))
@@ -315,14 +317,24 @@ def _equity_curve(
     zero = np.zeros(len(starts))
     level = np.concatenate(([capital], np.column_stack((intercept, equity_after)).ravel()))
     gain = np.concatenate(([0.0], np.column_stack((slope, zero)).ravel()))
-    gains = np.repeat(gain, lengths)
-    equity = gains * close
-    equity += np.repeat(level, lengths)
+    paid = paid_at_entry = None
     if rate is not None:
         paid = np.cumsum(_unit_funding(rate, open_))
-        paid_at_entry = np.repeat(np.concatenate(([0.0], np.column_stack(
-            (paid[starts], zero)).ravel())), lengths)  # fmt: skip
-        equity -= gains * (paid - paid_at_entry)
+        paid_at_entry = np.concatenate(([0.0], np.column_stack((paid[starts], zero)).ravel()))
+    ends = np.cumsum(lengths)
+    equity = np.empty(n)
+    for first in range(0, n, EQUITY_BLOCK):
+        last = min(n, first + EQUITY_BLOCK)
+        # The regions overlapping [first, last) and how many of their bars fall inside it.
+        lo = int(np.searchsorted(ends, first, side="right"))
+        hi = int(np.searchsorted(ends, last - 1, side="right")) + 1
+        inside = np.minimum(ends[lo:hi], last) - np.maximum(ends[lo:hi] - lengths[lo:hi], first)
+        block = equity[first:last]
+        gains = np.repeat(gain[lo:hi], inside)
+        np.multiply(gains, close[first:last], out=block)
+        block += np.repeat(level[lo:hi], inside)
+        if paid is not None and paid_at_entry is not None:
+            block -= gains * (paid[first:last] - np.repeat(paid_at_entry[lo:hi], inside))
     # Exits inside a bar (stops, liquidation) or at the last close are realised at that close; a
     # signal exit happens at the next open, so its last bar stays marked to market.
     realised_at_close = kind != EXIT_SIGNAL
