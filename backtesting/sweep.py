@@ -56,7 +56,7 @@ def day_ends(setup: Setup) -> np.ndarray:
 
 # glibc hands arrays above its mmap threshold back to the kernel when they are freed, so every
 # 4 MB array of the next combination page-faults anew: more than half of a sweep's time. Keeping
-# them on the heap (threshold 32 MB, glibc's maximum; trim only beyond 1 GB) avoids that; Dask's
+# them on the heap (threshold 32 MB, glibc's maximum; trim beyond 128 MB) avoids that; Dask's
 # nanny sets the opposite (MALLOC_TRIM_THRESHOLD_=65536) for its workers.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _allocator_tuned = False
@@ -71,7 +71,7 @@ def tune_allocator() -> None:
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)
-        libc.mallopt(_M_TRIM_THRESHOLD, 2**30)
+        libc.mallopt(_M_TRIM_THRESHOLD, 128 * 2**20)
     except (OSError, AttributeError):  # musl or another libc: keep its defaults
         log.debug("mallopt unavailable; allocator left as it is")
 

@@ -61,15 +61,14 @@ SKIP = {
     ("python", "-m", "pytest"): "the test suite itself",
 }
 # Names a README fragment takes as given, defined the way the README's earlier steps make them.
-PRELUDES = {
-    "ejecutar_backtest(velas": (
-        "from config.settings import load_settings\n"
-        "from core.repository import Database\n"
-        "velas = Database(load_settings().database_url).candles.read_frame(\n"
-        "    'BTCUSDT', '1h', 1_704_067_200_000, 1_706_745_600_000)  # January 2024, stored above\n"
-        "assert len(velas) == 744, len(velas)\n"
-    ),
-}
+_JANUARY = (
+    "from config.settings import load_settings\n"
+    "from core.repository import Database\n"
+    "velas = Database(load_settings().database_url).candles.read_frame(\n"
+    "    'BTCUSDT', '1h', 1_704_067_200_000, 1_706_745_600_000)  # January 2024, stored above\n"
+    "assert len(velas) == 744, len(velas)\n"
+)
+PRELUDES = {"ejecutar_backtest(velas": _JANUARY, "optimizar(velas": _JANUARY}
 KLINE_LINE = re.compile(r"^(open  |CLOSED) BTCUSDT 1m \d+ o=", re.MULTILINE)
 COMMAND_TIMEOUT_S = 90
 READY_TIMEOUT_S = 30
