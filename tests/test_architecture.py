@@ -37,6 +37,8 @@ CONFINED = {
     "aiohttp": "core/exchange/demo",
     "flask": "app",
     "optuna": "backtesting",
+    "distributed": "backtesting",
+    "dask": "backtesting",
 }
 # core's pure modules (ARCHITECTURE.md "Trading and optimisation"); the ones not written yet are
 # skipped. Neither they nor anything of ours they import may reach an I/O library.
