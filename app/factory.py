@@ -8,9 +8,20 @@ from typing import Any
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
 
-from app import errors
+from app import errors, jobs
 from app.api import RequestError
-from app.routes import backtest, bots, cruces, health, metrics, ordenes, pages, senales, velas
+from app.routes import (
+    backtest,
+    bots,
+    cruces,
+    health,
+    metrics,
+    optimizaciones,
+    ordenes,
+    pages,
+    senales,
+    velas,
+)
 from app.services import Services
 from config.settings import Settings, load_settings
 from core.repository import Database
@@ -39,8 +50,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["kryptelion"] = Services(settings=settings, db=db)
     errors.register(app)
-    for module in (health, ordenes, backtest, bots, velas, cruces, senales, metrics, pages):
+    blueprints = (health, ordenes, backtest, optimizaciones, bots, velas, cruces, senales, metrics)
+    for module in (*blueprints, pages):
         app.register_blueprint(module.bp)
+    jobs.init_app(app, settings, db)  # marks the jobs a killed app left interrumpida
 
     @app.before_request
     def require_token() -> None:

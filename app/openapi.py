@@ -73,7 +73,8 @@ def build_openapi(version: str) -> dict[str, Any]:
         "info": {
             "title": "Kryptelion API",
             "version": version,
-            "description": "Binance USDT-M futures workbench: backtests, orders, candles.",
+            "description": "Binance USDT-M futures workbench: backtests, optimisations (jobs), "
+            "orders, candles.",
         },
         "paths": paths,
         "components": {"schemas": components},

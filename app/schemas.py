@@ -15,6 +15,7 @@ from pydantic import (
     create_model,
 )
 
+from backtesting.optimizador import METODOS, VALIDACIONES
 from core.fills import TRAILING_MAX, TRAILING_MIN
 from core.intervals import MAX_MS
 from core.models import (
@@ -315,3 +316,110 @@ class SenalesPage(BaseModel):
     params: dict[str, Any]
     velas: int = Field(description="candles evaluated")
     senales: list[Senal]
+
+
+# --- optimisations, run as jobs (POST /optimizaciones) ---------------------------------------
+
+MAX_SPACE_VALUES = 10_000  # values one parameter's list or desde/hasta/paso range may hold
+MAX_TRIALS = 100_000
+SpaceNumber = StrictInt | StrictFloat
+SpaceValue = SpaceNumber | StrictStr | StrictBool
+
+
+class Rango(Strict):
+    """Every value from `desde` to `hasta` by `paso` (`hasta` included when on a step)."""
+
+    desde: SpaceNumber
+    hasta: SpaceNumber
+    paso: SpaceNumber = Field(gt=0)
+
+
+class Limites(Strict):
+    """Bounds a sampler (aleatorio, tpe, genetico, cmaes) draws from; `log`: on a log scale."""
+
+    min: SpaceNumber
+    max: SpaceNumber
+    log: StrictBool = False
+
+
+EspacioValor = (
+    Annotated[list[SpaceValue], Field(min_length=1, max_length=MAX_SPACE_VALUES)]
+    | Rango
+    | Limites
+    | SpaceValue
+)
+
+
+class OpcionesValidacion(Strict):
+    """walk_forward: ventanas, in_sample, anclado; kfold_purgado: folds, embargo, test_folds."""
+
+    ventanas: StrictInt | None = Field(default=None, ge=1, le=100)
+    in_sample: StrictFloat | None = Field(default=None, gt=0, lt=1)
+    anclado: StrictBool | None = None
+    folds: StrictInt | None = Field(default=None, ge=2, le=50)
+    embargo: StrictInt | None = Field(default=None, ge=0, le=1_000_000)
+    test_folds: StrictInt | None = Field(default=None, ge=1, le=49)
+
+
+MetricName = Annotated[StrictStr, Field(min_length=1, max_length=60)]
+
+
+class OptimizacionIn(Strict):
+    """An optimisation: POST /backtest's market, dates and costs, and what to search."""
+
+    symbol: str = SYMBOL
+    interval: str = INTERVAL
+    strategy: StrictStr = Field(default="sma_cruce", description="see GET /estrategias")
+    start_date: TimeText | EpochMs | None = TIME
+    end_date: TimeText | EpochMs | None = Field(
+        default=None, description="a date alone includes that whole day; a datetime is exclusive"
+    )
+    espacio: dict[str, EspacioValor] = Field(  # type: ignore[valid-type]
+        min_length=1,
+        max_length=20,
+        description="per parameter: [values], {desde, hasta, paso}, {min, max, log} or a fixed "
+        "value",
+    )
+    metodo: Literal[METODOS] = "grid"  # type: ignore[valid-type]
+    objetivo: MetricName | Annotated[list[MetricName], Field(min_length=1, max_length=5)] = "sharpe"
+    validacion: Literal[VALIDACIONES] | None = None  # type: ignore[valid-type]
+    opciones_validacion: OpcionesValidacion = Field(default_factory=OpcionesValidacion)
+    intentos: StrictInt | None = Field(default=None, ge=1, le=MAX_TRIALS)
+    restricciones: dict[str, StrictInt | StrictFloat] = Field(
+        default_factory=dict, max_length=20, description="{metric: worst accepted value}"
+    )
+    semilla: StrictInt = Field(default=0, ge=0, le=2**32 - 1)
+    workers: StrictInt | None = Field(
+        default=None, ge=1, le=64, description="Dask worker processes (default: none)"
+    )
+    capital: StrictFloat = Field(default=10_000, ge=MIN_CAPITAL, le=MAX_CAPITAL)
+    comision: StrictFloat = Field(default=0.0004, ge=0, le=0.01)
+    comision_maker: StrictFloat | None = Field(default=None, ge=0, le=0.01)
+    slippage: StrictFloat = Field(default=0.0, ge=0, le=500, description="basis points")
+    apalancamiento: StrictFloat = Field(default=1, ge=1, le=125)
+    tamano: StrictFloat = Field(default=1.0, gt=0, le=1)
+    stop_loss: Fraction | TimeText | None = Field(default=None, description="0.02 or '2atr'")
+    take_profit: Fraction | TimeText | None = Field(default=None, description="0.04 or '3atr'")
+    trailing: Trailing | None = TRAILING
+    funding: StrictFloat | None = Field(default=None, ge=-0.01, le=0.01, description="rate per 8 h")
+
+
+class OptimizacionCreada(BaseModel):
+    id: int
+    estado: str
+    url: str
+
+
+class OptimizacionesQuery(Strict):
+    limit: int = Field(default=50, ge=1, le=500)
+    offset: int = Field(default=0, ge=0, le=1_000_000_000)
+
+
+class ResultadosQuery(Strict):
+    limit: int = Field(default=100, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0, le=1_000_000_000)
+    orden: str | None = Field(
+        default=None,
+        pattern=r"^[a-z_]{1,60}$",
+        description="a metric: best first (highest, or lowest for costs and durations)",
+    )

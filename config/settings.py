@@ -107,6 +107,7 @@ class Settings:
     log_level: str = "INFO"
     backtest_workers: int = 0  # 0: one per core
     backtest_max_download: int = 200_000
+    jobs_max: int = 1  # jobs (optimisations) running at once; the others wait their turn
 
     @property
     def is_demo(self) -> bool:
@@ -403,6 +404,7 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         log_level=_choice(env, "LOG_LEVEL", LOG_LEVELS, "INFO"),
         backtest_workers=_count(env, "BACKTEST_WORKERS", 0, 0, 64),
         backtest_max_download=_count(env, "BACKTEST_MAX_DOWNLOAD", 200_000, 0, 100_000_000),
+        jobs_max=_count(env, "JOBS_MAX", 1, 1, 64),
     )
 
 

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ENV = "TEST_DATABASE_URL"
 _TABLES = (
     "candles, order_events, orders, crossovers, backtest_trades, backtest_runs, "
-    "bot_commands, bot_events, bot_decisions, bot_trades, bots"
+    "bot_commands, bot_events, bot_decisions, bot_trades, bots, job_results, jobs"
 )
 
 

@@ -12,6 +12,7 @@ from core.repository.bots import BotRepository
 from core.repository.candles import CandleArrays, CandleRepository, Gap, StreamStats
 from core.repository.crossovers import CrossoverRepository
 from core.repository.engine import database_url, open_engine
+from core.repository.jobs import Job, JobRepository, JobResult
 from core.repository.migrate import current_revision, head_revision, upgrade
 from core.repository.orders import OrderRepository
 
@@ -19,6 +20,8 @@ __all__ = [
     "CandleArrays",
     "Database",
     "Gap",
+    "Job",
+    "JobResult",
     "StreamStats",
     "database_url",
 ]
@@ -40,6 +43,7 @@ class Database:
         self.crossovers = CrossoverRepository(self.engine)
         self.backtests = BacktestRepository(self.engine)
         self.bots = BotRepository(self.engine)
+        self.jobs = JobRepository(self.engine)
 
     @property
     def dialect(self) -> str:

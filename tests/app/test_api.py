@@ -6,6 +6,7 @@ import pytest
 from app import create_app
 from backtesting.simulador import ejecutar_backtest
 from config.settings import settings_from_mapping
+from core.repository import Database
 from estrategias.factory import crear_estrategia
 
 ORDER = {
@@ -28,7 +29,7 @@ def test_health_and_strategies(client):
         "estado": "ok",
         "mercado": "demo",
         "base_de_datos": "sqlite",
-        "revision": "0005",
+        "revision": Database.head(),
     }
     names = [s["nombre"] for s in client.get("/estrategias").json["estrategias"]]
     assert names == ["sma_cruce", "rsi_reversion", "macd_tendencia", "ml_predictor"]
