@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,6 +12,7 @@ import pandas as pd
 
 from app.api import RequestError
 from app.backtest_pool import shared_pool
+from app.jobs import JobContext, job_runner
 from app.schemas import BacktestIn
 from app.services import Services
 from backtesting.simulador import ejecutar_backtest
@@ -19,11 +21,13 @@ from core.fills import check_distance, check_trailing
 from core.intervals import end_ms, ms_to_iso, to_ms
 from core.models import BacktestRun, Side, Trade
 from core.repository.backtests import json_safe
+from core.repository.jobs import CANCELLED, DONE
 from data.candles import NotEnoughCandlesError, load_run_candles, missing_candles
 from estrategias.base import Strategy
 from estrategias.factory import crear_estrategia
 
 EQUITY_POINTS = 2000
+JOB_KIND = "backtest"
 
 
 @contextmanager
@@ -135,15 +139,30 @@ def run_backtest(svc: Services, body: BacktestIn) -> BacktestRun:
 
 
 def submit_backtest(svc: Services, body: BacktestIn) -> tuple[int, bytes]:
-    """(status, JSON body) of POST /backtest: checked here, run by a backtest worker.
+    """(status, JSON body) of POST /backtest: checked here, run by a backtest worker, or with
+    `trabajo` stored as a job (202) that runs in its own process, with no download limit.
 
-    Raises RequestError before any work for bad fields or too much to download, and 503 when
-    every worker is busy.
+    Raises RequestError before any work for bad fields or too much to download inline, and 503
+    when every worker is busy.
     """
     _, start, end = validate(body)
     svc.symbol_rules(body.symbol)  # an unknown symbol is a 400 before anything else
+    if body.trabajo:
+        job = job_runner().submit(JOB_KIND, body.model_dump(mode="json"))
+        reply = {"id": job.id, "estado": job.state, "url": f"/trabajos/{job.id}"}
+        return 202, json.dumps(reply).encode()
     check_download(svc, body, start, end)
     return shared_pool(svc.settings.backtest_workers).run(svc.settings, body)
+
+
+def run_backtest_job(ctx: JobContext) -> dict[str, Any]:
+    """A backtest job, in its own process: the stored run's id when done (see app.jobs)."""
+    if ctx.db.jobs.cancel_requested(ctx.job.id or 0):
+        return {"state": CANCELLED}
+    run = run_backtest(Services(ctx.settings, ctx.db), BacktestIn.model_validate(ctx.job.request))
+    summary = {"backtest": run.id, "url": f"/backtest/{run.id}",
+               "metricas": json_safe(run.metrics)}  # fmt: skip
+    return {"state": DONE, "summary": summary, "done": 1, "total": 1}
 
 
 def run_json(run: BacktestRun, with_details: bool = True) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from app.routes import (
     ordenes,
     pages,
     senales,
+    trabajos,
     velas,
 )
 from app.services import Services
@@ -50,7 +51,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["kryptelion"] = Services(settings=settings, db=db)
     errors.register(app)
-    blueprints = (health, ordenes, backtest, optimizaciones, bots, velas, cruces, senales, metrics)
+    blueprints = (
+        health, ordenes, backtest, optimizaciones, trabajos, bots, velas, cruces, senales, metrics,
+    )  # fmt: skip
     for module in (*blueprints, pages):
         app.register_blueprint(module.bp)
     jobs.init_app(app, settings, db)  # marks the jobs a killed app left interrumpida

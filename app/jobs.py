@@ -69,7 +69,7 @@ class JobContext:
 
 
 # kind -> "module:function" run in the job process as function(context) -> finish kwargs.
-WORK = {"optimizacion": "app.optimizaciones:run_job"}
+WORK = {"optimizacion": "app.optimizaciones:run_job", "backtest": "app.backtests:run_backtest_job"}
 
 
 class JobRunner:

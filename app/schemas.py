@@ -184,6 +184,10 @@ class BacktestIn(Strict):
     take_profit: Fraction | TimeText | None = Field(default=None, description="0.04 or '3atr'")
     trailing: Trailing | None = TRAILING
     funding: StrictFloat | None = Field(default=None, ge=-0.01, le=0.01, description="rate per 8 h")
+    trabajo: StrictBool = Field(
+        default=False,
+        description="run as a job (202 with its id, GET /trabajos/<id>): no download limit",
+    )
 
 
 class BacktestsQuery(Strict):
@@ -413,6 +417,10 @@ class OptimizacionCreada(BaseModel):
 class OptimizacionesQuery(Strict):
     limit: int = Field(default=50, ge=1, le=500)
     offset: int = Field(default=0, ge=0, le=1_000_000_000)
+
+
+class TrabajosQuery(OptimizacionesQuery):
+    """Paging of /trabajos, as of /optimizaciones."""
 
 
 class ResultadosQuery(Strict):

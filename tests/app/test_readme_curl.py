@@ -40,6 +40,8 @@ def test_readme_lists_a_curl_example_for_every_route():
         "/optimizaciones/1/resultados",
         "/optimizaciones/2/cancelar",
         "/optimizaciones?",
+        "/trabajos/3",
+        "/trabajos?",
         "/bots ",
         "/bots/1\n",
         "/bots/1/operaciones",
