@@ -4,12 +4,12 @@ progress and results written to the database as it goes), and the public JSON of
 from __future__ import annotations
 
 import math
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from app.api import RequestError
@@ -18,7 +18,8 @@ from app.jobs import JobContext, job_runner
 from app.schemas import MAX_SPACE_VALUES, BacktestIn, Limites, OptimizacionIn, Rango
 from app.services import Services
 from backtesting import optimizador
-from backtesting.optimizador import Cancelled, grid, optimizar, parse_space
+from backtesting.optimizador import Cancelled, _feasible, _key, grid, optimizar, parse_space
+from backtesting.sweep import Evaluated
 from core.errors import DataError, StrategyError
 from core.repository import Job, JobResult
 from core.repository.backtests import json_safe
@@ -30,6 +31,7 @@ WRITE_EVERY_S = 0.5
 COSTS = ("capital", "comision", "comision_maker", "slippage", "apalancamiento", "tamano",
          "stop_loss", "take_profit", "trailing", "funding")  # fmt: skip
 SEARCH, VALIDATION = "busqueda", "validacion"
+MAX_ROWS = 1_000_000  # more than any search (grids stop at optimizador.MAX_COMBINATIONS)
 
 
 @contextmanager
@@ -109,37 +111,27 @@ def submit(svc: Services, body: OptimizacionIn) -> Job:
 # --- in the job's process ---------------------------------------------------------------------
 
 
-def _calling_search() -> Any:
-    """The optimiser's search object whose progress is being reported: its `done` holds every
-    combination evaluated so far. `progreso(done, total, best)` does not pass the new results,
-    so they are read from the caller (None when the optimiser changes shape: then the rows are
-    only written at the end)."""
-    search_type = getattr(optimizador, "_Search", None)
-    frame = sys._getframe(1)
-    for _ in range(4):
-        frame = frame.f_back  # type: ignore[assignment]
-        if frame is None or search_type is None:
-            return None
-        candidate = frame.f_locals.get("self")
-        if isinstance(candidate, search_type):
-            return candidate
-    return None
-
-
 class Tracker:
     """optimizar's `progreso` and `cancelado` for a job: progress, the best so far and the
     main search's new result rows written at most every WRITE_EVERY_S (and at the end); the
     cancel flag read at most as often."""
 
-    def __init__(self, ctx: JobContext, objective: str, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, ctx: JobContext, objective: str, limits: dict[str, float],
+        clock: Callable[[], float], previous: Sequence[Evaluated] = (),
+    ) -> None:  # fmt: skip
         self.db, self.job_id, self.objective, self.clock = ctx.db, ctx.job.id or 0, objective, clock
+        self.limits = limits
+        self.metrics: dict[tuple[Any, ...], dict[str, Any] | None] = {
+            _key(item.params): item.metrics for item in previous
+        }
         self.started = clock()
         self.searches = 0
         self.base_done = self.base_total = 0
         self.done = self.total = 0
         self.last = (0, 0)
         self.rows: list[JobResult] = []
-        self.seen = self.written = 0
+        self.written = ctx.db.jobs.count_results(self.job_id)  # rows a resumed run keeps
         self.best: dict[str, Any] | None = None
         self.written_at = self.checked_at = -math.inf
         self.cancel = False
@@ -152,23 +144,26 @@ class Tracker:
             self.base_total += previous_total
         self.last = (done, total)
         self.done, self.total = self.base_done + done, self.base_total + total
-        if self.searches == 1:
-            self._collect(_calling_search(), best)
+        if self.searches == 1 and best is not None:
+            self._best(best)
         if self.clock() - self.written_at >= WRITE_EVERY_S:
             self.flush()
 
-    def _collect(self, search: Any, best: dict[str, Any] | None) -> None:
-        new = list(search.done[self.seen :]) if search is not None else []
-        self.seen += len(new)
-        for item in new:
+    def collect(self, batch: list[Evaluated]) -> None:
+        """optimizar's `al_evaluar`: the main search's newly run combinations, as rows with
+        their daily equity (what a resumed run needs of them)."""
+        for item in batch:
+            self.metrics[_key(item.params)] = item.metrics
             if item.metrics is not None:
-                feasible = bool(search.feasible(item))
                 ordinal = self.written + len(self.rows)
-                self.rows.append(JobResult(ordinal, item.params, item.metrics, feasible))
-        if best is not None and (self.best is None or self.best["params"] != best):
-            found = next((i for i in new if i.params == best and i.metrics), None)
-            metrics = found.metrics if found is not None else {}
-            self.best = {"params": best, "objetivo": self.objective,
+                feasible = bool(_feasible(item.metrics, self.limits))
+                daily = None if item.daily_equity is None else item.daily_equity.tolist()
+                self.rows.append(JobResult(ordinal, item.params, item.metrics, feasible, daily))
+
+    def _best(self, params: dict[str, Any]) -> None:
+        if self.best is None or self.best["params"] != params:
+            metrics = self.metrics.get(_key(params)) or {}
+            self.best = {"params": params, "objetivo": self.objective,
                          "valor": metrics.get(self.objective), "metricas": metrics}  # fmt: skip
 
     def flush(self) -> None:
@@ -203,11 +198,24 @@ def _validation(summary: dict[str, Any] | None) -> dict[str, Any] | None:
     return summary if summary is None else json_safe(summary)
 
 
+def _previous(ctx: JobContext) -> list[Evaluated]:
+    """The combinations a resumed job had already run (those stored with their daily equity;
+    the others run again)."""
+    rows = ctx.db.jobs.results(ctx.job.id or 0, limit=MAX_ROWS, daily=True)
+    return [
+        Evaluated(row.params, row.metrics, None, np.asarray(row.daily, dtype=np.float64))
+        for row in rows
+        if row.daily is not None
+    ]
+
+
 def run_job(ctx: JobContext) -> dict[str, Any]:
     """The optimisation of `ctx.job`: the finish arguments of its job (state, summary, ...)."""
     body = OptimizacionIn.model_validate(ctx.job.request)
     objectives = [body.objetivo] if isinstance(body.objetivo, str) else body.objetivo
-    tracker = Tracker(ctx, objectives[0], time.monotonic)
+    previous = _previous(ctx)
+    limits = dict(body.restricciones or {})
+    tracker = Tracker(ctx, objectives[0], limits, time.monotonic, previous)
     backtest = _backtest_body(body)
     _, start, end = validate(backtest)
     url = ctx.settings.binance_rest_url
@@ -222,6 +230,7 @@ def run_job(ctx: JobContext) -> dict[str, Any]:
             validacion=body.validacion, workers=body.workers, intentos=body.intentos,
             restricciones=body.restricciones or None, semilla=body.semilla,
             opciones_validacion=options, progreso=tracker.progress, cancelado=tracker.cancelled,
+            al_evaluar=tracker.collect, previas=previous,
             **{name: getattr(body, name) for name in COSTS},
         )  # fmt: skip
     except Cancelled:

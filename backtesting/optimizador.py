@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 
 METODOS = ("grid", "aleatorio", "tpe", "genetico", "cmaes")
 VALIDACIONES = ("walk_forward", "kfold_purgado")
+VALIDATION_OPTIONS = {
+    "walk_forward": ("ventanas", "in_sample", "anclado"),
+    "kfold_purgado": ("folds", "embargo", "test_folds"),
+}
 # Metrics where less is better; every other metric is maximised (drawdowns are negative
 # fractions, so maximising max_drawdown minimises the loss).
 LOWER_IS_BETTER = frozenset({
@@ -90,6 +94,7 @@ class ResultadoOptimizacion:
     pbo: float | None = None
     avisos: list[str] = field(default_factory=list)
     segundos: float = 0.0
+    segundos_sobreajuste: float = 0.0  # of `segundos`: the deflated Sharpe and PBO
 
 
 # --- the search space ----------------------------------------------------------------------
@@ -336,29 +341,43 @@ class _Search:
     cancelled: Callable[[], bool] | None
     done: list[Evaluated] = field(default_factory=list)
     total: int = 0
+    known: dict[tuple[Any, ...], Evaluated] = field(default_factory=dict)
+    on_batch: Callable[[list[Evaluated]], None] | None = None
+    leader: Evaluated | None = None
 
     def __post_init__(self) -> None:
         self.ends = day_ends(self.setup)
 
     def run(self, combinations: Sequence[Combination]) -> list[Evaluated]:
-        """Evaluate `combinations` (in chunks that share windows); results in their order."""
-        ordered = order_by_windows(combinations)
-        size = chunk_size(len(ordered), self.runner.workers)
+        """Evaluate `combinations` (in chunks that share windows); results in their order.
+
+        Combinations in `known` (a resumed run's) are taken as they are, not run again.
+        """
         index = {_key(c): i for i, c in enumerate(combinations)}
-        found: list[Evaluated | None] = [None] * len(combinations)
+        found: list[Evaluated | None] = [self.known.get(key) for key in index]
+        reused = [item for item in found if item is not None]
+        fresh = [c for c, item in zip(combinations, found, strict=True) if item is None]
+        if reused:
+            self._add(reused)
+        ordered = order_by_windows(fresh)
+        size = chunk_size(len(ordered), self.runner.workers)
         for batch in self.runner.run(self.setup, self.strategy, chunks(ordered, size), self.ends):
             for item in batch:
                 found[index[_key(item.params)]] = item
-            self.done.extend(batch)
-            self._report()
+            if self.on_batch is not None:
+                self.on_batch(batch)
+            self._add(batch)
         return [item for item in found if item is not None]
 
-    def _report(self) -> None:
+    def _add(self, batch: list[Evaluated]) -> None:
+        """Count a batch done, keep the best so far, report progress, honour a cancel."""
+        self.done.extend(batch)
+        self.leader = self.best([self.leader, *batch] if self.leader else batch)
         if self.cancelled is not None and self.cancelled():
             raise Cancelled
         if self.progress is not None:
-            best = self.best(self.done)
-            self.progress(len(self.done), self.total, best.params if best else None)
+            best = self.leader.params if self.leader else None
+            self.progress(len(self.done), self.total, best)
 
     def feasible(self, item: Evaluated) -> bool:
         return item.metrics is not None and _feasible(item.metrics, self.limits)
@@ -523,8 +542,8 @@ def _walk_forward(
     """Optimise on each in-sample window, judge its best on the window after it, and stitch
     the out-of-sample equity (each window starting where the previous one ended)."""
     n = len(velas["open_time"])
-    windows = val.walk_forward_windows(
-        n, options.get("ventanas", 5), options.get("in_sample", 0.75),
+    windows = _windows(
+        val.walk_forward_windows, n, options.get("ventanas", 5), options.get("in_sample", 0.75),
         options.get("anclado", False),
     )  # fmt: skip
     out, times, equity = [], [], []
@@ -556,6 +575,14 @@ def _walk_forward(
     return _summary("walk_forward", out, times, equity, capital, objective)
 
 
+def _windows(split: Callable[..., list[val.Window]], *args: Any) -> list[val.Window]:
+    """The splitter's windows; its ValueError (a bad option, too few candles) as a DataError."""
+    try:
+        return split(*args)
+    except (ValueError, TypeError) as error:
+        raise DataError(f"opciones_validacion: {error}") from None
+
+
 def _kfold(
     velas: dict[str, np.ndarray], strategy: str, options: dict[str, Any],
     run_search: SearchOn, backtest: dict[str, Any], objective: str,
@@ -567,8 +594,8 @@ def _kfold(
     n = len(velas["open_time"])
     folds = options.get("folds", 5)
     embargo = options.get("embargo", max(1, n // 100))
-    windows = val.purged_kfold_windows(n, folds, embargo, options.get("test_folds", 1))
-    cache: dict[tuple[int, int], list[Evaluated]] = {}
+    windows = _windows(val.purged_kfold_windows, n, folds, embargo, options.get("test_folds", 1))
+    cache: dict[tuple[int, int], tuple[list[Evaluated], _Search]] = {}
     out = []
     for window in windows:
         scores: dict[tuple[Any, ...], list[float]] = {}
@@ -580,12 +607,15 @@ def _kfold(
             key = (train.start, train.stop)
             if key not in cache:
                 setup = prepare(_slice(velas, train), **backtest)
-                cache[key] = run_search(setup)[0]
+                cache[key] = run_search(setup)
             weights.append(len(train))
-            for item in cache[key]:
+            tried, search = cache[key]
+            for item in tried:
                 k = _key(item.params)
                 params[k] = item.params
-                value = _score(item.metrics, objective) if item.metrics is not None else math.nan
+                # A combination breaking a constraint on any train range is never chosen.
+                ok = item.metrics is not None and search.feasible(item)
+                value = _score(item.metrics or {}, objective) if ok else math.nan
                 scores.setdefault(k, []).append(value)
         usable = {k: v for k, v in scores.items() if len(v) == len(weights)}
         means = {k: float(np.average(v, weights=weights)) for k, v in usable.items()
@@ -605,9 +635,10 @@ def _kfold(
             ]
             oos = [_score(m, objective) for m in judged]
             sign = -1 if objective in LOWER_IS_BETTER else 1
+            oos_mean = sign * float(np.average(oos, weights=[len(t) for t in window.test]))
             entry.update(
                 mejor=params[chosen], objetivo_is=sign * means[chosen],
-                objetivo_oos=sign * float(np.average(oos, weights=[len(t) for t in window.test])),
+                objetivo_oos=None if math.isnan(oos_mean) else oos_mean,  # as _objective_of
             )  # fmt: skip
         out.append(entry)
     summary = _summary("kfold_purgado", out, [], [], 0.0, objective)
@@ -703,6 +734,8 @@ def optimizar(
     opciones_validacion: dict[str, Any] | None = None,
     progreso: Progress | None = None,
     cancelado: Callable[[], bool] | None = None,
+    al_evaluar: Callable[[list[Evaluated]], None] | None = None,
+    previas: Sequence[Evaluated] = (),
     **backtest: Any,
 ) -> ResultadoOptimizacion:
     """Search `estrategia`'s parameters over `espacio` on `velas`.
@@ -716,6 +749,10 @@ def optimizar(
     in_sample, anclado; folds, embargo, test_folds). `workers=N` runs on a local Dask cluster of
     N processes, `cluster="tcp://host:8786"` on a running Dask scheduler's workers.
     Combinations the strategy refuses are skipped and counted in `omitidas`.
+    `al_evaluar(batch)` receives each batch of newly run combinations of the main search (what
+    a job stores as it goes). `previas`: combinations an interrupted run already ran, with the
+    same arguments; they are not run again. The samplers are seeded, so a resumed run asks for
+    the same combinations in the same order and ends with the result of an uninterrupted one.
     Raises DataError for bad arguments, Cancelled when `cancelado()` turns true.
     """
     started = time.perf_counter()
@@ -723,10 +760,12 @@ def optimizar(
         raise DataError(f"metodo: must be one of {', '.join(METODOS)}, got {metodo!r}")
     if validacion is not None and validacion not in VALIDACIONES:
         raise DataError(f"validacion: must be one of {', '.join(VALIDACIONES)} or None")
-    if workers is not None and (isinstance(workers, bool) or workers < 1):
+    if workers is not None and not _whole(workers):
         raise DataError(f"workers: must be a whole number >= 1, got {workers!r}")
-    if intentos is not None and intentos < 1:
-        raise DataError(f"intentos: must be >= 1, got {intentos!r}")
+    if intentos is not None and not _whole(intentos):
+        raise DataError(f"intentos: must be a whole number >= 1, got {intentos!r}")
+    if validacion is not None:
+        _check_options(validacion, dict(opciones_validacion or {}))
     objectives = _objectives(objetivo)
     limits = dict(restricciones or {})
     if limits:
@@ -742,7 +781,10 @@ def optimizar(
             search = _Search(target, estrategia, objectives, limits, runner, progreso, cancelado)
             return _search(search, dims, fixed, metodo, intentos, semilla, lote), search
 
-        tried, search = run_search(setup)
+        main = _Search(setup, estrategia, objectives, limits, runner, progreso, cancelado,
+                       known={_key(e.params): e for e in previas}, on_batch=al_evaluar)  # fmt: skip
+        tried = _search(main, dims, fixed, metodo, intentos, semilla, lote)
+        search = main
         validation = None
         options = dict(opciones_validacion or {})
         if validacion == "walk_forward":
@@ -754,6 +796,23 @@ def optimizar(
     finally:
         runner.close()
     return _result(search, tried, metodo, objectives, validation, started)
+
+
+def _check_options(validacion: str, options: dict[str, Any]) -> None:
+    known = VALIDATION_OPTIONS[validacion]
+    for name in options:
+        if name not in known:
+            hint = difflib.get_close_matches(str(name), known, n=1)
+            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise DataError(
+                f"opciones_validacion: {validacion} has no option {name!r}{suggestion}; "
+                f"options: {', '.join(known)}"
+            )
+
+
+def _whole(value: Any) -> bool:
+    """A count: an int >= 1 (not a bool, a string or a float)."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool) and bool(value >= 1)
 
 
 def _result(
@@ -771,10 +830,12 @@ def _result(
         pareto = _table([feasible[k] for k in front], search)
         candidates = [feasible[k] for k in front]
         best = search.best(candidates) if candidates else best
+    measured = time.perf_counter()
     dsr, pbo, notes = _overfitting(search, valid, best)
+    measured = time.perf_counter() - measured
     return ResultadoOptimizacion(
         resultados=table, mejor=dict(best.params) if best else None, objetivo=objectives,
         metodo=metodo, probadas=len(valid), omitidas=len(tried) - len(valid), pareto=pareto,
         validacion=validation, dsr=dsr, pbo=pbo, avisos=notes,
-        segundos=time.perf_counter() - started,
+        segundos=time.perf_counter() - started, segundos_sobreajuste=measured,
     )  # fmt: skip

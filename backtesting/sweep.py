@@ -14,6 +14,7 @@ import ctypes
 import logging
 import math
 import sys
+import threading
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -76,14 +77,20 @@ def tune_allocator() -> None:
         log.debug("mallopt unavailable; allocator left as it is")
 
 
-# A worker keeps one memo per Setup it was sent (Dask hands every task the same object).
-_caches: weakref.WeakKeyDictionary[Setup, IndicatorCache] = weakref.WeakKeyDictionary()
+# A worker keeps one memo per Setup it was sent (Dask hands every task the same object) and per
+# thread: a worker's threads run chunks at once, and a memo is active in one thread at a time
+# (entering it from a second thread swaps its context token, and the first thread's exit fails).
+_local = threading.local()
 
 
 def _cache_for(setup: Setup) -> IndicatorCache:
-    cache = _caches.get(setup)
+    caches: weakref.WeakKeyDictionary[Setup, IndicatorCache] | None
+    caches = getattr(_local, "caches", None)
+    if caches is None:
+        caches = _local.caches = weakref.WeakKeyDictionary()
+    cache = caches.get(setup)
     if cache is None:
-        cache = _caches[setup] = IndicatorCache(WORKER_CACHE_BYTES)
+        cache = caches[setup] = IndicatorCache(WORKER_CACHE_BYTES)
     return cache
 
 

@@ -72,6 +72,10 @@ class IndicatorCache:
             tuple(_key_part(a) for a in args),
             tuple((k, _key_part(v)) for k, v in sorted(kwargs.items())),
         )
+        try:
+            hash(key)
+        except TypeError:  # a list or a Series: no identity to key it by, so it is not cached
+            return function(*args, **kwargs)
         entry = self._entries.get(key)
         if entry is not None:
             self._entries.move_to_end(key)

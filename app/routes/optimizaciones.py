@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from app.api import RequestError, operation
+from app.jobs import job_runner
 from app.optimizaciones import KIND, job_json, result_json, submit
 from app.schemas import (
     OptimizacionCreada,
@@ -104,3 +105,22 @@ def cancel_optimizacion(job_id: int):  # type: ignore[no-untyped-def]
         raise RequestError(409, f"optimizacion {job_id} already ended ({job.state})",
                            {"estado": job.state})  # fmt: skip
     return {"id": job.id, "estado": job.state, "cancelacion_pedida": True}, 202
+
+
+@operation(
+    bp,
+    "/optimizaciones/<int:job_id>/reanudar",
+    "POST",
+    "Resume an interrupted, cancelled or failed optimisation: the combinations it already ran "
+    "are kept, the rest run, and it ends as an uninterrupted run would",
+    statuses=(202, 409),
+)
+def resume_optimizacion(job_id: int):  # type: ignore[no-untyped-def]
+    _job(job_id)
+    if not services().db.jobs.requeue(job_id):
+        job = services().db.jobs.get(job_id)
+        raise RequestError(409, f"optimizacion {job_id} is {job.state}: nothing to resume",
+                           {"estado": job.state})  # fmt: skip
+    job_runner().kick()
+    job = services().db.jobs.get(job_id)
+    return {"id": job.id, "estado": job.state, "url": f"/optimizaciones/{job.id}"}, 202

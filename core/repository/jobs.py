@@ -26,6 +26,8 @@ PENDING, RUNNING, DONE = "pendiente", "en_curso", "terminada"
 CANCELLED, FAILED, INTERRUPTED = "cancelada", "error", "interrumpida"
 JOB_STATES = (PENDING, RUNNING, DONE, CANCELLED, FAILED, INTERRUPTED)
 FINAL_STATES = frozenset({DONE, CANCELLED, FAILED, INTERRUPTED})
+# What a resume may start again: a job that ended before finishing its work.
+RESUMABLE = frozenset({CANCELLED, FAILED, INTERRUPTED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +58,14 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class JobResult:
-    """One result row of a job: the `ordinal`-th combination, its params and metrics."""
+    """One result row of a job: the `ordinal`-th combination, its params and metrics, and its
+    equity at the close of each UTC day (what an interrupted optimisation resumes with)."""
 
     ordinal: int
     params: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)
     feasible: bool = True
+    daily: list[float] | None = None
 
 
 def _now() -> int:
@@ -81,7 +85,8 @@ def _job(row: Row) -> Job:
 def _result_rows(job_id: int, results: Sequence[JobResult]) -> list[dict[str, Any]]:
     return [
         {"job_id": job_id, "ordinal": r.ordinal, "params": json_safe(r.params),
-         "metrics": json_safe(r.metrics), "feasible": bool(r.feasible)}
+         "metrics": json_safe(r.metrics), "feasible": bool(r.feasible),
+         "daily": None if r.daily is None else [float(v) for v in r.daily]}
         for r in results
     ]  # fmt: skip
 
@@ -237,6 +242,15 @@ class JobRepository:
                     connection.execute(insert(_results), _result_rows(job_id, results))
         return True
 
+    def requeue(self, job_id: int) -> bool:
+        """Put an interrupted, cancelled or failed job back in the queue (`pendiente`), its rows
+        kept for the resumed run; False when it is not in one of those states."""
+        query = update(_jobs).where(_jobs.c.id == job_id, _jobs.c.state.in_(RESUMABLE))
+        values = {"state": PENDING, "cancel_requested": False, "owner": None, "error": None,
+                  "finished_at": None, "updated_at": _now()}  # fmt: skip
+        with write_transaction(self._engine) as connection:
+            return connection.execute(query.values(values)).rowcount == 1
+
     def running(self) -> list[Job]:
         """The jobs en_curso, oldest first (to check their owners are alive)."""
         query = select(_jobs).where(_jobs.c.state == RUNNING).order_by(_jobs.c.id)
@@ -250,19 +264,22 @@ class JobRepository:
         offset: int = 0,
         order_by: str | None = None,
         descending: bool = True,
+        daily: bool = False,
     ) -> list[JobResult]:
         """The job's result rows by ordinal, or by the metric `order_by` (rows without that
-        metric last)."""
-        query = select(_results).where(_results.c.job_id == job_id)
+        metric last); their daily equity only when `daily` (a resume needs it, pages do not)."""
+        columns = [c for c in _results.c if daily or c.name != "daily"]
+        query = select(*columns).where(_results.c.job_id == job_id)
         if order_by is not None:
             value = _results.c.metrics[order_by].as_float()
             query = query.order_by((value.desc() if descending else value.asc()).nulls_last())
         query = query.order_by(_results.c.ordinal).limit(limit).offset(offset)
         with read_connection(self._engine) as connection:
             return [
-                JobResult(row.ordinal, row.params, row.metrics, bool(row.feasible))
+                JobResult(row.ordinal, row.params, row.metrics, bool(row.feasible),
+                          row.daily if daily else None)
                 for row in connection.execute(query)
-            ]
+            ]  # fmt: skip
 
     def count_results(self, job_id: int) -> int:
         query = select(func.count()).select_from(_results).where(_results.c.job_id == job_id)

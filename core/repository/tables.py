@@ -274,3 +274,4 @@ class JobResultRow(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
     feasible: Mapped[bool] = mapped_column(Boolean)
+    daily: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)

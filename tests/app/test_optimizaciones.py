@@ -180,6 +180,43 @@ def test_a_job_whose_process_is_killed_becomes_interrumpida(jobs_app, api):
     os.kill(pid, signal.SIGKILL)
     job = _state(api, job_id, "interrumpida", "error", "terminada", timeout_s=30)
     assert job["estado"] == "interrumpida" and "-9" in job["error"]
+    kept = _rows(api, job_id, limit=1000)["total"]
+    assert 0 < kept < LONG_TOTAL
+
+
+def test_an_interrupted_job_resumes_and_ends_as_an_uninterrupted_run(jobs_app, api):
+    job_id = _submit(api, LONG)
+    until(lambda: _rows(api, job_id)["total"], 60, "rows stored")
+    os.kill(jobs_app.extensions["kryptelion_jobs"].running_pids()[job_id], signal.SIGKILL)
+    assert (
+        _state(api, job_id, "interrumpida", "terminada", timeout_s=30)["estado"] == "interrumpida"
+    )
+    kept = _rows(api, job_id, limit=1000)["resultados"]
+    resumed = api.post(f"/optimizaciones/{job_id}/reanudar")
+    assert resumed.status_code == 202 and resumed.json["estado"] in ("pendiente", "en_curso")
+    job = _state(api, job_id, "terminada", "error", "interrumpida", timeout_s=180)
+    assert job["estado"] == "terminada" and job["error"] is None, job
+    svc = jobs_app.extensions["kryptelion"]
+    velas = load_run_candles(svc.db, "BTCUSDT", "1h", to_ms("2024-01-01"), end_ms("2024-06-30"),
+                             rest_url=svc.settings.binance_rest_url)  # fmt: skip
+    espacio = {"rapida": list(range(2, 61)), "lenta": list(range(10, 301, 2))}
+    direct = optimizar(velas, "sma_cruce", espacio, capital=1000)
+    expected = [json_safe(row) for row in direct.resultados.to_dict("records")]
+    stored, offset = [], 0
+    while offset < len(expected):
+        page = _rows(api, job_id, limit=1000, offset=offset)["resultados"]
+        stored += [{**r["params"], **r["metricas"], "cumple": r["cumple"]} for r in page]
+        offset += 1000
+    assert stored == expected  # every combination exactly once, as an uninterrupted run
+    assert {tuple(r["params"].items()) for r in kept} <= {(("rapida", r["rapida"]),
+            ("lenta", r["lenta"])) for r in expected}  # fmt: skip
+    assert (job["mejor"]["params"], job["dsr"], job["pbo"]) == (
+        direct.mejor,
+        direct.dsr,
+        direct.pbo,
+    )
+    again = api.post(f"/optimizaciones/{job_id}/reanudar")
+    assert again.status_code == 409 and again.json["detalle"] == {"estado": "terminada"}
 
 
 def _post(url: str, body: dict) -> tuple[int, dict]:

@@ -39,6 +39,7 @@ def test_readme_lists_a_curl_example_for_every_route():
         "/optimizaciones/1\n",
         "/optimizaciones/1/resultados",
         "/optimizaciones/2/cancelar",
+        "/optimizaciones/2/reanudar",
         "/optimizaciones?",
         "/trabajos/3",
         "/trabajos?",
