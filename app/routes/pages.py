@@ -1,4 +1,5 @@
-"""The browser pages: the live dashboard (/) and the backtest page (/backtest-ui)."""
+"""The browser pages: the live dashboard (/), the backtest page (/backtest-ui) and the
+optimisation page (/optimizar)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,12 @@ def dashboard():  # type: ignore[no-untyped-def]
 def backtest_page():  # type: ignore[no-untyped-def]
     return render_template("backtest.html", config=_page_config(), page="backtest",
                            run_id=request.args.get("run", type=int))  # fmt: skip
+
+
+@bp.get("/optimizar")
+def optimizar_page():  # type: ignore[no-untyped-def]
+    return render_template("optimizar.html", config=_page_config(), page="optimizar",
+                           job_id=request.args.get("id", type=int))  # fmt: skip
 
 
 @bp.get("/favicon.ico")

@@ -237,19 +237,27 @@ async function iniciar() {
   } else if (config.symbols.includes("BTCUSDT")) {
     $("bt-symbol").value = "BTCUSDT";
   }
+  // A link names the run to prefill (the optimisation page's rows): ?strategy=…&params.rapida=10
+  const query = new URLSearchParams(window.location.search);
+  const linked = query.has("strategy");
+  if (linked) {
+    for (const [key, value] of query) if (!key.startsWith("params.") && form.elements.namedItem(key)) form.elements.namedItem(key).value = value;
+  }
   mostrarParametros();
-  if (saved?.params) {
-    for (const [name, value] of Object.entries(saved.params)) {
-      const input = form.elements.namedItem(`params.${name}`);
-      if (!input) continue;
-      if (input.type === "checkbox") input.checked = Boolean(value);
-      else input.value = value;
-    }
+  const params = linked
+    ? [...query].filter(([key]) => key.startsWith("params.")).map(([key, value]) => [key.slice(7), value])
+    : Object.entries(saved?.params || {});
+  for (const [name, value] of params) {
+    const input = form.elements.namedItem(`params.${name}`);
+    if (!input) continue;
+    if (input.type === "checkbox") input.checked = value === true || value === "true";
+    else input.value = value;
   }
   $("bt-strategy").addEventListener("change", mostrarParametros);
   form.addEventListener("submit", ejecutar);
   await listarEjecuciones();
   if (form.dataset.run) await abrir(Number(form.dataset.run));
+  else if (linked && query.get("ejecutar") === "1") form.requestSubmit();
 }
 
 iniciar().catch((error) => { $("bt-error").textContent = error.message; });
