@@ -247,7 +247,10 @@ def run_job(ctx: JobContext) -> dict[str, Any]:
         "avisos": result.avisos, "segundos": result.segundos,
         "segundos_sobreajuste": getattr(result, "segundos_sobreajuste", None),
         "validacion": _validation(result.validacion), "mejor_metricas": metrics,
-        "pareto": None if result.pareto is None else _rows(result.pareto, names),
+        "pareto": None if result.pareto is None else [
+            {"params": r["params"], "metricas": r["metrics"], "cumple": r["feasible"]}
+            for r in _rows(result.pareto, names)
+        ],
     }  # fmt: skip
     return {
         "state": DONE, "summary": summary, "done": tracker.done, "total": max(tracker.total,

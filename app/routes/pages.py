@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, current_app, render_template, request
 
 from app.services import services
+from backtesting.optimizador import DSR_LIMIT, LOWER_IS_BETTER, PBO_LIMIT
 from core.errors import KryptelionError
 from core.intervals import INTERVALS
 
@@ -49,7 +50,10 @@ def backtest_page():  # type: ignore[no-untyped-def]
 
 @bp.get("/optimizar")
 def optimizar_page():  # type: ignore[no-untyped-def]
-    return render_template("optimizar.html", config=_page_config(), page="optimizar",
+    # The optimiser's own facts, so the page never keeps a copy of them.
+    config = {**_page_config(), "menor_es_mejor": sorted(LOWER_IS_BETTER),
+              "umbrales": {"pbo": PBO_LIMIT, "dsr": DSR_LIMIT}}  # fmt: skip
+    return render_template("optimizar.html", config=config, page="optimizar",
                            job_id=request.args.get("id", type=int))  # fmt: skip
 
 

@@ -17,7 +17,7 @@ def _config(html: str) -> dict:
 
 
 def test_pages_render_with_the_markets_symbols_and_the_demo_badge(client):
-    for path in ("/", "/backtest-ui", "/backtest-ui?run=3"):
+    for path in ("/", "/backtest-ui", "/backtest-ui?run=3", "/optimizar", "/optimizar?id=2"):
         reply = client.get(path)
         assert reply.status_code == 200 and reply.mimetype == "text/html"
         html = reply.get_data(as_text=True)
@@ -26,6 +26,10 @@ def test_pages_render_with_the_markets_symbols_and_the_demo_badge(client):
         assert "BTCUSDT" in config["symbols"] and "1m" in config["intervals"]
         assert "lightweight-charts.standalone.production.js" in html
     assert 'data-run="3"' in client.get("/backtest-ui?run=3").get_data(as_text=True)
+    optimizar = client.get("/optimizar").get_data(as_text=True)
+    assert "echarts.min.js" in optimizar and "echarts" not in client.get("/").get_data(as_text=True)
+    assert _config(optimizar)["umbrales"] == {"pbo": 0.5, "dsr": 0.95}
+    assert "volatility" in _config(optimizar)["menor_es_mejor"]
     assert client.get("/favicon.ico").mimetype == "image/svg+xml"
 
 
@@ -37,7 +41,7 @@ def test_pages_carry_no_secret(tmp_path, demo_exchange):
     )
     app = create_app(settings)
     try:
-        for path in ("/", "/backtest-ui"):
+        for path in ("/", "/backtest-ui", "/optimizar"):
             html = app.test_client().get(path).get_data(as_text=True)
             assert not [value for value in secrets.values() if value in html]
     finally:

@@ -185,7 +185,8 @@ def test_two_objectives_show_the_pareto_front(page, stack):
     assert page.locator("#op-pareto-panel").is_visible()
     cloud, front = page.evaluate(OPTION, "op-pareto")["series"]
     assert len(cloud["data"]) == len(_rows(stack, job_id))
-    front_metrics = [r.get("metricas") or r["metrics"] for r in job["pareto"]]
+    assert all(set(r) == {"params", "metricas", "cumple"} for r in job["pareto"])
+    front_metrics = [r["metricas"] for r in job["pareto"]]
     expected = sorted((m["sharpe"], m["max_drawdown"]) for m in front_metrics)
     shown = [tuple(d["value"]) for d in front["data"]]
     assert len(shown) == len(expected)

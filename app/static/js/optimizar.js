@@ -20,8 +20,7 @@ const POLL_MS = 700;
 const PAGE = 1000; // GET .../resultados' largest page
 const MAX_ROWS = 50_000;
 const TOP = 50;
-const PBO_LIMIT = 0.5; // backtesting.optimizador's PBO_LIMIT and DSR_LIMIT
-const DSR_LIMIT = 0.95;
+const { pbo: PBO_LIMIT, dsr: DSR_LIMIT } = configuracion().umbrales; // backtesting.optimizador's
 const RUNNING = new Set(["pendiente", "en_curso"]);
 const ESTADOS = { pendiente: "pendiente", en_curso: "en curso", terminada: "terminada", cancelada: "cancelada", error: "error", interrumpida: "interrumpida" };
 
@@ -172,7 +171,7 @@ async function mostrarFinal(job) {
   if (rows.length && dims.length) dibujarHeatmap();
   $("op-paralelo-panel").hidden = dims.length <= 2 || !rows.length;
   if (!$("op-paralelo-panel").hidden) pintarParalelo($("op-paralelo"), rows, dims, objetivos, abrirFila);
-  const pareto = (job.pareto || []).map((r) => ({ params: r.params, metricas: r.metricas || r.metrics, cumple: true, n: -1 }));
+  const pareto = (job.pareto || []).map((r) => ({ params: r.params, metricas: r.metricas, cumple: r.cumple, n: -1 }));
   $("op-pareto-panel").hidden = objetivos.length < 2 || !rows.length;
   if (!$("op-pareto-panel").hidden) {
     const index = new Map(rows.map((r) => [JSON.stringify(r.params), r]));

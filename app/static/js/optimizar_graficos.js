@@ -3,11 +3,8 @@
 // rows ({n, params, metricas, cumple}) and draws into its element; metrics may be null.
 const echarts = window.echarts;
 
-// Mirrors backtesting.optimizador.LOWER_IS_BETTER: for these metrics the best is the lowest.
-export const LOWER_IS_BETTER = new Set([
-  "volatility", "max_drawdown_duration_ms", "avg_drawdown_duration_ms", "total_fees",
-  "liquidations", "ambiguous_bars", "avg_trade_duration_ms", "max_trade_duration_ms",
-]);
+// backtesting.optimizador.LOWER_IS_BETTER, from the page's config: for these the best is the lowest.
+export const LOWER_IS_BETTER = new Set(JSON.parse(document.getElementById("config").textContent).menor_es_mejor);
 const COLORS = ["#ef5350", "#f5a623", "#26a69a"]; // worst → best
 const TEXT = "#d1d4dc";
 const MUTED = "#787b86";
