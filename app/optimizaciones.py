@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from app.api import RequestError
-from app.backtests import check_download, downsample, validate
+from app.backtests import downsample, validate
 from app.jobs import JobContext, job_runner
 from app.schemas import MAX_SPACE_VALUES, BacktestIn, Limites, OptimizacionIn, Rango
 from app.services import Services
@@ -78,8 +78,9 @@ def _backtest_body(body: OptimizacionIn) -> BacktestIn:
 
 def check(svc: Services, body: OptimizacionIn) -> int | None:
     """Everything checkable before the job runs (RequestError naming the field): the strategy,
-    dates and costs as POST /backtest checks them, the space, method, objectives, constraints,
-    the symbol and the download size. Returns the number of combinations when known (grid)."""
+    dates and costs as POST /backtest checks them, the space, method, objectives, constraints and
+    the symbol. The job itself downloads what is missing (long work, in its own process), so
+    there is no download limit. Returns the number of combinations when known (grid)."""
     backtest = _backtest_body(body)
     _, start, end = validate(backtest)
     with _field("espacio"):
@@ -90,6 +91,10 @@ def check(svc: Services, body: OptimizacionIn) -> int | None:
     if body.restricciones:
         with _field("restricciones"):
             optimizador._objectives(list(body.restricciones))
+    if body.validacion is not None:
+        with _field("opciones_validacion"):
+            optimizador._check_options(body.validacion, body.opciones_validacion.model_dump(
+                exclude_none=True))  # fmt: skip
     if body.metodo == "cmaes" and len(objectives) > 1:
         message = "metodo: cmaes optimises one objective; use genetico or tpe for several"
         raise RequestError(422, message, {"metodo": message})
@@ -98,7 +103,6 @@ def check(svc: Services, body: OptimizacionIn) -> int | None:
         with _field("espacio"):
             total = len(grid(dims, fixed))
     svc.symbol_rules(body.symbol)  # an unknown symbol is a 400
-    check_download(svc, backtest, start, end)
     return total
 
 

@@ -273,7 +273,11 @@ BAD = [
     ({"start_date": "2024-13-01"}, 400, "start_date"),
     ({"start_date": "2024-02-01"}, 422, "end_date"),
     ({"symbol": "ZZZUSDT"}, 400, "symbol"),
-    ({"interval": "1m", "start_date": "2023-01-01", "end_date": "2023-12-31"}, 422, "start_date"),
+    (
+        {"validacion": "walk_forward", "opciones_validacion": {"folds": 3}},
+        422,
+        "opciones_validacion",
+    ),
 ]
 
 
