@@ -16,7 +16,7 @@ import math
 import sys
 import threading
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,12 +112,21 @@ def evaluate(
     return out
 
 
-def order_by_windows(combinations: Iterable[Combination]) -> list[Combination]:
-    """Combinations sorted by their values, parameter by parameter, so that a chunk shares the
-    leading parameters' windows (types sort apart, never raising)."""
+def order_by_windows(combinations: Sequence[Combination]) -> list[Combination]:
+    """Combinations sorted so that consecutive ones share windows: the parameter with the
+    fewest distinct values outermost (the later one of equals: rapida before lenta puts the long
+    windows outside), each inner sweep then reusing the inner parameters' windows, which the
+    cache keeps (a 50 x 50 SMA grid: one slow average and the 50 fast ones at a time, not the
+    50 slow averages with their tie bands, which would not fit). Types sort apart, never
+    raising."""
+    if not combinations:
+        return []
+    names = list(combinations[0])
+    distinct = {n: len({(type(c[n]).__name__, c[n]) for c in combinations}) for n in names}
+    outer_first = sorted(names, key=lambda n: (distinct[n], -names.index(n)))
 
     def key(params: Combination) -> tuple[Any, ...]:
-        return tuple((type(v).__name__, v) for v in params.values())
+        return tuple((type(params[n]).__name__, params[n]) for n in outer_first)
 
     return sorted(combinations, key=key)
 

@@ -184,8 +184,14 @@ def test_a_job_whose_process_is_killed_becomes_interrumpida(jobs_app, api):
     assert 0 < kept < LONG_TOTAL
 
 
+# About 1,900 combinations: a second or two of work, long enough to be killed mid-run.
+MEDIUM = {**LONG, "espacio": {"rapida": {"desde": 2, "hasta": 40, "paso": 1},
+                              "lenta": {"desde": 10, "hasta": 200, "paso": 4}}}  # fmt: skip
+MEDIUM_TOTAL = 39 * 48
+
+
 def test_an_interrupted_job_resumes_and_ends_as_an_uninterrupted_run(jobs_app, api):
-    job_id = _submit(api, LONG)
+    job_id = _submit(api, MEDIUM)
     until(lambda: _rows(api, job_id)["total"], 60, "rows stored")
     os.kill(jobs_app.extensions["kryptelion_jobs"].running_pids()[job_id], signal.SIGKILL)
     assert (
@@ -199,8 +205,9 @@ def test_an_interrupted_job_resumes_and_ends_as_an_uninterrupted_run(jobs_app, a
     svc = jobs_app.extensions["kryptelion"]
     velas = load_run_candles(svc.db, "BTCUSDT", "1h", to_ms("2024-01-01"), end_ms("2024-06-30"),
                              rest_url=svc.settings.binance_rest_url)  # fmt: skip
-    espacio = {"rapida": list(range(2, 61)), "lenta": list(range(10, 301, 2))}
+    espacio = {"rapida": list(range(2, 41)), "lenta": list(range(10, 201, 4))}
     direct = optimizar(velas, "sma_cruce", espacio, capital=1000)
+    assert direct.probadas + direct.omitidas == MEDIUM_TOTAL
     expected = [json_safe(row) for row in direct.resultados.to_dict("records")]
     stored, offset = [], 0
     while offset < len(expected):

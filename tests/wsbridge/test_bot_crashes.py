@@ -85,6 +85,10 @@ class Exchange:
     def dropped(self) -> bool:
         return "dropped unprocessed" in self.demo_log.read_text()
 
+    def holding(self) -> bool:
+        """Whether the exchange holds a stalled order: the bot sent it and waits."""
+        return "holding an order at the door" in self.demo_log.read_text()
+
 
 @pytest.fixture
 def exchange(tmp_path) -> Iterator[Exchange]:
@@ -165,6 +169,7 @@ def test_killed_after_the_intent_is_stored_before_it_is_sent(exchange):
     exchange.start_bot()
     db = Database(exchange.settings.database_url)
     lost = until(lambda: _pending(db, Purpose.ENTRY))
+    until(exchange.holding)  # sent: killed now, it dies waiting for the answer
     exchange.kill_bot()
     until(exchange.dropped)  # the exchange never had it
     client = trading_client(exchange.settings)
@@ -212,6 +217,7 @@ def test_killed_after_the_fill_before_the_stop_is_placed(exchange):
     client = trading_client(exchange.settings)
     stop = until(lambda: _pending(db, Purpose.STOP))
     assert _position(client)
+    until(exchange.holding)
     exchange.kill_bot()
     until(exchange.dropped)
     assert client.open_algo_orders(SYMBOL) == []  # a position with no stop on the exchange

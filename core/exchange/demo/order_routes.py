@@ -101,6 +101,7 @@ def placing(handler: Handler) -> Handler:
             return _counted(await handler(request), headers)
         if faults.stall:
             faults.stall -= 1
+            log.warning("fault: holding an order at the door for %.1f s", faults.stall_s)
             await asyncio.sleep(faults.stall_s)
             if request.transport is None or request.transport.is_closing():
                 log.warning("fault: a stalled order's client has gone: dropped unprocessed")
