@@ -39,7 +39,7 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
             process.terminate()
     for process in processes:
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=3)  # a worker whose scheduler left may linger: then it is killed
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
