@@ -598,8 +598,8 @@ DB_HELP = (
 TRAILING_HELP = "trailing stop: 0.01 trails 1 %% behind the best price since the entry (0.001-0.1)"
 
 
-def _add_cost_arguments(parser: argparse.ArgumentParser) -> None:
-    """The costs and risk options `backtest` and `optimizar` share (ejecutar_backtest's)."""
+def _add_trade_arguments(parser: argparse.ArgumentParser) -> None:
+    """The fees, size and protection options of `backtest`, `optimizar` and `bot`."""
     parser.add_argument("--comision", type=float, default=0.0004, help="taker fee fraction")
     parser.add_argument("--slippage", type=float, default=0.0, help="basis points per fill")
     parser.add_argument("--apalancamiento", type=float, default=1.0)
@@ -607,6 +607,11 @@ def _add_cost_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop-loss", help="fraction (0.02) or ATR multiple (2atr)")
     parser.add_argument("--take-profit", help="fraction (0.04) or ATR multiple (3atr)")
     parser.add_argument("--trailing", type=_trailing_arg, help=TRAILING_HELP)
+
+
+def _add_cost_arguments(parser: argparse.ArgumentParser) -> None:
+    """`backtest`'s and `optimizar`'s costs (ejecutar_backtest's) and the database."""
+    _add_trade_arguments(parser)
     parser.add_argument("--funding", type=float, help="constant funding rate per 8 h")
     parser.add_argument("--db", help=DB_HELP)
 
@@ -721,13 +726,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     bot.add_argument("--nombre", help="the bot's name (default STRATEGY-SYMBOL-INTERVAL)")
     bot.add_argument("--capital", type=float, default=10_000)
-    bot.add_argument("--comision", type=float, default=0.0004, help="taker fee fraction")
-    bot.add_argument("--slippage", type=float, default=0.0, help="basis points per fill")
-    bot.add_argument("--apalancamiento", type=float, default=1.0)
-    bot.add_argument("--tamano", type=float, default=1.0, help="fraction of equity")
-    bot.add_argument("--stop-loss", help="fraction (0.02) or ATR multiple (2atr)")
-    bot.add_argument("--take-profit", help="fraction (0.04) or ATR multiple (3atr)")
-    bot.add_argument("--trailing", type=_trailing_arg, help=TRAILING_HELP)
+    _add_trade_arguments(bot)
     bot.add_argument("--max-perdida-diaria", type=float, help="daily loss limit, fraction")
     bot.add_argument("--max-drawdown", type=float, help="drawdown from the peak, fraction")
     demo = sub.add_parser("demo-exchange", help="run the local Binance-compatible demo exchange")

@@ -165,7 +165,9 @@ TIME = Field(
 )
 
 
-class BacktestIn(Strict):
+class RunIn(Strict):
+    """What a backtest and an optimisation share: the market, the dates and the costs."""
+
     symbol: str = SYMBOL
     interval: str = INTERVAL
     strategy: StrictStr = Field(default="sma_cruce", description="see GET /estrategias")
@@ -174,7 +176,6 @@ class BacktestIn(Strict):
     end_date: TimeText | EpochMs | None = Field(
         default=None, description="a date alone includes that whole day; a datetime is exclusive"
     )
-    params: dict[str, Any] = Field(default_factory=dict)
     comision: StrictFloat = Field(default=0.0004, ge=0, le=0.01)
     comision_maker: StrictFloat | None = Field(default=None, ge=0, le=0.01)
     slippage: StrictFloat = Field(default=0.0, ge=0, le=500, description="basis points")
@@ -184,6 +185,10 @@ class BacktestIn(Strict):
     take_profit: Fraction | TimeText | None = Field(default=None, description="0.04 or '3atr'")
     trailing: Trailing | None = TRAILING
     funding: StrictFloat | None = Field(default=None, ge=-0.01, le=0.01, description="rate per 8 h")
+
+
+class BacktestIn(RunIn):
+    params: dict[str, Any] = Field(default_factory=dict)
     trabajo: StrictBool = Field(
         default=False,
         description="run as a job (202 with its id, GET /trabajos/<id>): no download limit",
@@ -368,16 +373,9 @@ class OpcionesValidacion(Strict):
 MetricName = Annotated[StrictStr, Field(min_length=1, max_length=60)]
 
 
-class OptimizacionIn(Strict):
+class OptimizacionIn(RunIn):
     """An optimisation: POST /backtest's market, dates and costs, and what to search."""
 
-    symbol: str = SYMBOL
-    interval: str = INTERVAL
-    strategy: StrictStr = Field(default="sma_cruce", description="see GET /estrategias")
-    start_date: TimeText | EpochMs | None = TIME
-    end_date: TimeText | EpochMs | None = Field(
-        default=None, description="a date alone includes that whole day; a datetime is exclusive"
-    )
     espacio: dict[str, EspacioValor] = Field(  # type: ignore[valid-type]
         min_length=1,
         max_length=20,
@@ -396,16 +394,6 @@ class OptimizacionIn(Strict):
     workers: StrictInt | None = Field(
         default=None, ge=1, le=64, description="Dask worker processes (default: none)"
     )
-    capital: StrictFloat = Field(default=10_000, ge=MIN_CAPITAL, le=MAX_CAPITAL)
-    comision: StrictFloat = Field(default=0.0004, ge=0, le=0.01)
-    comision_maker: StrictFloat | None = Field(default=None, ge=0, le=0.01)
-    slippage: StrictFloat = Field(default=0.0, ge=0, le=500, description="basis points")
-    apalancamiento: StrictFloat = Field(default=1, ge=1, le=125)
-    tamano: StrictFloat = Field(default=1.0, gt=0, le=1)
-    stop_loss: Fraction | TimeText | None = Field(default=None, description="0.02 or '2atr'")
-    take_profit: Fraction | TimeText | None = Field(default=None, description="0.04 or '3atr'")
-    trailing: Trailing | None = TRAILING
-    funding: StrictFloat | None = Field(default=None, ge=-0.01, le=0.01, description="rate per 8 h")
 
 
 class OptimizacionCreada(BaseModel):

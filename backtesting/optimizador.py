@@ -16,7 +16,7 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +100,12 @@ class ResultadoOptimizacion:
 # --- the search space ----------------------------------------------------------------------
 
 
+def _suggestion(name: Any, known: Iterable[str]) -> str:
+    """ " (did you mean 'x'?)" for the closest known name, or nothing."""
+    hint = difflib.get_close_matches(str(name), list(known), n=1)
+    return f" (did you mean {hint[0]!r}?)" if hint else ""
+
+
 def _strategy_class(name: str) -> type[Strategy]:
     if name not in REGISTRY:
         crear_estrategia(name)  # raises the registry's StrategyError with its suggestion
@@ -118,10 +124,8 @@ def parse_space(strategy: str, espacio: dict[str, Any]) -> tuple[list[Dimension]
     dims, fixed = [], {}
     for name, spec in espacio.items():
         if name not in params:
-            hint = difflib.get_close_matches(str(name), params, n=1)
-            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise DataError(
-                f"espacio: {strategy} has no parameter {name!r}{suggestion}; "
+                f"espacio: {strategy} has no parameter {name!r}{_suggestion(name, params)}; "
                 f"parameters: {', '.join(params)}"
             )
         param = params[name]
@@ -216,9 +220,7 @@ def _objectives(objetivo: str | Sequence[str]) -> list[str]:
     known = _metric_names()
     for name in names:
         if name not in known:
-            hint = difflib.get_close_matches(name, known, n=1)
-            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise DataError(f"objetivo: unknown metric {name!r}{suggestion}")
+            raise DataError(f"objetivo: unknown metric {name!r}{_suggestion(name, known)}")
     return names
 
 
@@ -802,10 +804,9 @@ def _check_options(validacion: str, options: dict[str, Any]) -> None:
     known = VALIDATION_OPTIONS[validacion]
     for name in options:
         if name not in known:
-            hint = difflib.get_close_matches(str(name), known, n=1)
-            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise DataError(
-                f"opciones_validacion: {validacion} has no option {name!r}{suggestion}; "
+                f"opciones_validacion: {validacion} has no option {name!r}"
+                f"{_suggestion(name, known)}; "
                 f"options: {', '.join(known)}"
             )
 
