@@ -210,9 +210,6 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-METHODS = ("grid", "aleatorio", "tpe", "genetico", "cmaes")
-
-
 def _number(text: str) -> int | float:
     """An int when the text is one ("5"), else a float ("0.5", "1e-3"); ValueError otherwise."""
     try:
@@ -699,12 +696,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a:b:s (a to b inclusive by s), a,b,c (values), a..b or a..b:log (bounds for the "
         "samplers), or one value (fixed); repeat per parameter",
     )  # fmt: skip
-    optimise.add_argument("--metodo", default="grid", choices=METHODS)
+    optimise.add_argument("--metodo", default="grid", help="grid, aleatorio, tpe, genetico, cmaes")
     optimise.add_argument(
         "--objetivo", default="sharpe", type=_csv_list(str),
         help="a metric of backtest, or a comma-separated list (multi-objective)",
     )  # fmt: skip
-    optimise.add_argument("--validacion", choices=("walk_forward", "kfold_purgado"))
+    optimise.add_argument("--validacion", help="walk_forward or kfold_purgado")
     optimise.add_argument("--intentos", type=int, help="combinations to try (not for grid)")
     optimise.add_argument(
         "--restriccion", action="append", default=[], type=_param_arg, metavar="METRIC=WORST",

@@ -249,7 +249,7 @@ def run_job(ctx: JobContext) -> dict[str, Any]:
         "metodo": result.metodo, "objetivo": result.objetivo, "probadas": result.probadas,
         "omitidas": result.omitidas, "dsr": result.dsr, "pbo": result.pbo,
         "avisos": result.avisos, "segundos": result.segundos,
-        "segundos_sobreajuste": getattr(result, "segundos_sobreajuste", None),
+        "segundos_sobreajuste": result.segundos_sobreajuste,
         "validacion": _validation(result.validacion), "mejor_metricas": metrics,
         "pareto": None if result.pareto is None else [
             {"params": r["params"], "metricas": r["metrics"], "cumple": r["feasible"]}
