@@ -1,8 +1,9 @@
 """The vectorised simulation core: target positions + OHLC arrays -> trades and an equity curve.
 
-Every step is a numpy pass over the bars or over the trades, so a year of 1m candles runs in
-milliseconds with no JIT. Decisions are taken at a bar's close and filled at the next bar's open;
-nothing in a bar's range is used before the bar that contains it.
+Every step is a numpy pass over the trades or over the bars, the per-bar equity and its
+statistics one compiled loop (backtesting.kernels), so a year of 1m candles runs in milliseconds.
+Decisions are taken at a bar's close and filled at the next bar's open; nothing in a bar's range
+is used before the bar that contains it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from backtesting.kernels import EquityStats, equity_stats, fill_equity
 from core.costs import funding_payment
 from core.fills import (
     EXIT_END,
@@ -34,7 +36,6 @@ from indicadores.cache import memoized
 __all__ = ["EXIT_REASONS", "Costs", "Distance", "Simulation", "simulate"]
 Distance = float | np.ndarray | None
 EXTREME_BLOCK = 256
-EQUITY_BLOCK = 32_768
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,7 @@ class Simulation:
     reason: np.ndarray
     trade_return: np.ndarray
     equity: np.ndarray
+    stats: EquityStats  # of the equity from the `first` bar simulate was given
     last_held: np.ndarray
     ambiguous_bars: int
 
@@ -207,13 +209,15 @@ def simulate(
     take_distance: Distance = None,
     funding_rate: np.ndarray | None = None,
     trailing: float | None = None,
+    first: int = 0,
 ) -> Simulation:
     """Run the positions through the market with costs; see README "Backtesting semantics".
 
     `stop_distance` / `take_distance` are a fraction of the entry price, or per-bar price distances
     decided at that bar's close (used by a trade entered at the next open); `funding_rate` gives
     per bar the summed rate of the funding instants inside it (charged when the position was held
-    at the bar's open); `trailing` a trailing stop's callback fraction (core.fills.trailing_stop).
+    at the bar's open); `trailing` a trailing stop's callback fraction (core.fills.trailing_stop);
+    `first` the bar the equity statistics start at (Simulation.stats).
     """
     n = len(close)
     starts, ends, side = _segments(target)
@@ -240,26 +244,13 @@ def simulate(
     equity_before = capital * np.concatenate(([1.0], np.cumprod(1 + returns)[:-1]))
     quantity = equity_before * costs.exposure / entry
     fees = trade_fees(quantity, entry, exit_fill, kind, costs)
-    equity = _equity_curve(
-        n,
-        close,
-        capital,
-        starts,
-        last_held,
-        side,
-        entry,
-        equity_before,
-        returns,
-        costs,
-        funding_rate,
-        open_,
-        kind,
-    )
+    equity, stats = _equity_curve(n, close, capital, starts, last_held, side, entry, equity_before,
+                                  returns, costs, funding_rate, open_, kind, first)  # fmt: skip
     return Simulation(
         entry_bar=starts, exit_bar=exit_bar, side=side, entry_price=entry, exit_price=exit_fill,
         quantity=quantity, pnl=equity_before * returns, fees=fees,
         funding=funding_frac * equity_before, reason=kind, trade_return=returns,
-        equity=equity, last_held=last_held, ambiguous_bars=ambiguous,
+        equity=equity, stats=stats, last_held=last_held, ambiguous_bars=ambiguous,
     )  # fmt: skip
 
 
@@ -283,29 +274,17 @@ def _funding(rate, open_, starts, last_held, side, entry):  # type: ignore[no-un
     return side * _segment_sums(flows, starts + 1, last_held) / entry
 
 
-def _equity_curve(
-    n,
-    close,
-    capital,
-    starts,
-    last_held,
-    side,
-    entry,
-    equity_before,  # type: ignore[no-untyped-def]
-    trade_return,
-    costs,
-    rate,
-    open_,
-    kind,
-):
-    """Equity at each bar's close: realised between trades, marked to market inside them.
+def _equity_curve(n, close, capital, starts, last_held, side, entry, equity_before, trade_return,
+                  costs, rate, open_, kind, first):  # type: ignore[no-untyped-def]  # fmt: skip
+    """Equity at each bar's close (realised between trades, marked to market inside them) and
+    its statistics from bar `first` on.
 
-    Inside trade k equity is linear in the close, A[k] + B[k] * close, so the curve is two
-    `repeat`s over alternating in-trade / flat regions and one multiply-add, done EQUITY_BLOCK
-    bars at a time so that the repeated levels never leave the CPU cache.
+    Inside trade k equity is linear in the close, A[k] + B[k] * close, so the curve is one
+    compiled pass over alternating in-trade / flat regions (kernels.fill_equity).
     """
     if len(starts) == 0:
-        return np.full(n, float(capital))
+        equity = np.full(n, float(capital))
+        return equity, equity_stats(equity[first:], capital)
     exposure = costs.size * costs.leverage
     equity_after = equity_before * (1 + trade_return)
     slope = equity_before * exposure * side / entry
@@ -317,26 +296,12 @@ def _equity_curve(
     zero = np.zeros(len(starts))
     level = np.concatenate(([capital], np.column_stack((intercept, equity_after)).ravel()))
     gain = np.concatenate(([0.0], np.column_stack((slope, zero)).ravel()))
+    # Exits inside a bar (stops, liquidation) or at the last close are realised at that close; a
+    # signal exit happens at the next open, so its last bar stays marked to market.
+    closing = np.full(len(lengths), np.nan)
+    closing[1::2] = np.where(kind != EXIT_SIGNAL, equity_after, np.nan)
     paid = paid_at_entry = None
     if rate is not None:
         paid = np.cumsum(_unit_funding(rate, open_))
         paid_at_entry = np.concatenate(([0.0], np.column_stack((paid[starts], zero)).ravel()))
-    ends = np.cumsum(lengths)
-    equity = np.empty(n)
-    for first in range(0, n, EQUITY_BLOCK):
-        last = min(n, first + EQUITY_BLOCK)
-        # The regions overlapping [first, last) and how many of their bars fall inside it.
-        lo = int(np.searchsorted(ends, first, side="right"))
-        hi = int(np.searchsorted(ends, last - 1, side="right")) + 1
-        inside = np.minimum(ends[lo:hi], last) - np.maximum(ends[lo:hi] - lengths[lo:hi], first)
-        block = equity[first:last]
-        gains = np.repeat(gain[lo:hi], inside)
-        np.multiply(gains, close[first:last], out=block)
-        block += np.repeat(level[lo:hi], inside)
-        if paid is not None and paid_at_entry is not None:
-            block -= gains * (paid[first:last] - np.repeat(paid_at_entry[lo:hi], inside))
-    # Exits inside a bar (stops, liquidation) or at the last close are realised at that close; a
-    # signal exit happens at the next open, so its last bar stays marked to market.
-    realised_at_close = kind != EXIT_SIGNAL
-    equity[last_held[realised_at_close]] = equity_after[realised_at_close]
-    return equity
+    return fill_equity((lengths, level, gain, closing), close, paid, paid_at_entry, capital, first)

@@ -3,126 +3,25 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from backtesting.kernels import EquityStats, equity_stats
 from core.fills import EXIT_REASONS
 
 YEAR_MS = 365 * 86_400_000  # crypto trades every day of the year
 
 
-# Bars per block of the running peak: a block holding no new high has one peak for all its bars.
-PEAK_BLOCK = 1024
-# Bars per pass of `_bar_stats`: a block's returns and deviations stay in the CPU cache, so the
-# equity is read from memory once instead of once per statistic (memory, not arithmetic, is
-# what a sweep over thousands of combinations waits for).
-STATS_BLOCK = 32 * PEAK_BLOCK
-
-
-def _under_water(equity: np.ndarray, peak: float, under: np.ndarray) -> float:
-    """Write into `under` whether each bar's equity is below the highest equity so far (the
-    bar's own and `peak`, the highest before these bars, included); return the new peak.
-
-    np.maximum.accumulate is a scalar loop (about 5 ns a bar). Most sub-blocks of bars set no
-    new high, and in those the peak is the highest equity before them: one vectorised
-    comparison. Only sub-blocks that do set one are accumulated bar by bar.
-    """
-    n = len(equity)
-    whole = n - n % PEAK_BLOCK
-    if whole:
-        blocks = equity[:whole].reshape(-1, PEAK_BLOCK)
-        tops = blocks.max(axis=1)
-        before = np.empty(len(tops))
-        before[0] = peak
-        np.maximum.accumulate(tops[:-1], out=before[1:])
-        np.maximum(before, peak, out=before)
-        flags = under[:whole].reshape(-1, PEAK_BLOCK)
-        np.less(blocks, before[:, None], out=flags)
-        rising = np.flatnonzero(tops > before)
-        if len(rising):
-            peaks = blocks[rising]
-            peaks[:, 0] = np.maximum(peaks[:, 0], before[rising])
-            np.maximum.accumulate(peaks, axis=1, out=peaks)
-            flags[rising] = blocks[rising] < peaks
-        peak = max(peak, float(tops.max()))
-    if whole < n:
-        tail = equity[whole:]
-        running = np.maximum.accumulate(tail)
-        np.maximum(running, peak, out=running)
-        np.less(tail, running, out=under[whole:])
-        peak = max(peak, float(running[-1]))
-    return peak
-
-
-@dataclass(frozen=True, slots=True)
-class _BarStats:
-    mean: float
-    std: float
-    downside: float
-    under: np.ndarray
-
-
-def _bar_stats(equity: np.ndarray, capital: float) -> _BarStats:
-    """Mean, sample std and downside deviation of the per-bar returns (the first against the
-    capital) and the under-water flags, in one pass over the equity by STATS_BLOCK bars.
-
-    The variance merges the blocks' (Chan, Golub & LeVeque 1979), which is as accurate as two
-    passes. Sums of squares go through einsum, not BLAS, whose threaded dot would make the last
-    bits depend on the machine's thread count.
-    """
-    n = len(equity)
-    under = np.empty(n, dtype=bool)
-    returns, scratch = np.empty(min(n, STATS_BLOCK)), np.empty(min(n, STATS_BLOCK))
-    total = mean = m2 = down = 0.0
-    count, previous, peak = 0, capital, -math.inf
-    for start in range(0, n, STATS_BLOCK):
-        e = equity[start : start + STATS_BLOCK]
-        k = len(e)
-        r, d = returns[:k], scratch[:k]
-        r[0] = e[0] / previous
-        np.divide(e[1:], e[:-1], out=r[1:])
-        r -= 1
-        block_sum = float(r.sum())
-        block_mean = block_sum / k
-        np.subtract(r, block_mean, out=d)
-        block_m2 = float(np.einsum("i,i->", d, d))
-        np.minimum(r, 0.0, out=d)
-        down += float(np.einsum("i,i->", d, d))
-        delta = block_mean - mean
-        m2 += block_m2 + delta * delta * count * k / (count + k)
-        mean += delta * k / (count + k)
-        count += k
-        total += block_sum
-        peak = _under_water(e, peak, under[start : start + k])
-        previous = float(e[-1])
-    if n == 0:
-        return _BarStats(0.0, 0.0, 0.0, under)
-    std = math.sqrt(m2 / (n - 1)) if n > 1 else 0.0
-    return _BarStats(total / n, std, math.sqrt(down / n), under)
-
-
-def _drawdowns(equity: np.ndarray, under: np.ndarray, bar_ms: int) -> dict[str, float]:
+def _drawdowns(stats: EquityStats, bar_ms: int) -> dict[str, float]:
     """Drawdown episodes: each runs from the first bar under water to the bar that regains the
-    peak. Within one the peak is constant (the equity of the bar before it), so each episode's
-    depth is its lowest equity over that peak, and no per-bar depth array is needed."""
-    flags = np.zeros(len(equity) + 2, dtype=np.int8)
-    flags[1:-1] = under
-    edges = np.flatnonzero(np.diff(flags))
-    starts, ends = edges[::2], edges[1::2]
-    if len(starts) == 0:
-        return {"max_drawdown": 0.0, "avg_drawdown": 0.0, "max_drawdown_duration_ms": 0,
-                "avg_drawdown_duration_ms": 0}  # fmt: skip
-    bounds = edges if ends[-1] < len(equity) else edges[:-1]
-    lowest = np.minimum.reduceat(equity, bounds)[::2]
-    worst = lowest / equity[starts - 1] - 1
-    durations = (ends - starts) * bar_ms
+    peak; its depth is its lowest equity over that peak."""
+    episodes = stats.drawdowns
     return {
-        "max_drawdown": float(worst.min()),
-        "avg_drawdown": float(worst.mean()),
-        "max_drawdown_duration_ms": int(durations.max()),
-        "avg_drawdown_duration_ms": int(durations.mean()),
+        "max_drawdown": stats.max_drawdown,
+        "avg_drawdown": stats.avg_drawdown,
+        "max_drawdown_duration_ms": stats.longest * bar_ms,
+        "avg_drawdown_duration_ms": stats.length_sum * bar_ms // episodes if episodes else 0,
     }
 
 
@@ -178,23 +77,25 @@ def compute_metrics(
     bar_ms: int,
     capital: float,
     trades: dict[str, np.ndarray],
+    stats: EquityStats | None = None,
 ) -> dict[str, Any]:
     """Every metric of a run; returns are fractions (0.1 = 10 %), durations milliseconds.
 
     `exposure` is the share of bars in a position; `trades` holds per-trade arrays (pnl,
     return, fees, funding, duration_ms, and reason as EXIT_REASONS codes). Sharpe and Sortino
     use per-bar returns of the equity, zero risk-free rate, annualised with 365 days a year;
-    CAGR uses the calendar span of the candles.
+    CAGR uses the calendar span of the candles. `stats`: the equity's, when the simulation
+    already gathered them (kernels.fill_equity; bit for bit those of `equity_stats`).
     """
     n = len(equity)
-    stats = _bar_stats(equity, capital)
+    stats = equity_stats(equity, capital) if stats is None else stats
     mean, std, downside = stats.mean, stats.std, stats.downside
     periods = YEAR_MS / bar_ms
     years = n * bar_ms / YEAR_MS
     final = float(equity[-1]) if n else capital
     total = final / capital - 1
     cagr = _cagr(final / capital, years)
-    drawdown = _drawdowns(equity, stats.under, bar_ms)
+    drawdown = _drawdowns(stats, bar_ms)
     reasons = trades["reason"]
     metrics: dict[str, Any] = {
         "start_equity": capital,

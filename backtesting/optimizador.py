@@ -29,10 +29,9 @@ from backtesting.sweep import (
     Combination,
     Evaluated,
     chunk_size,
-    chunks,
     day_ends,
     evaluate,
-    order_by_windows,
+    tiles,
 )
 from core.errors import DataError
 from estrategias.base import Param, Strategy
@@ -361,9 +360,8 @@ class _Search:
         fresh = [c for c, item in zip(combinations, found, strict=True) if item is None]
         if reused:
             self._add(reused)
-        ordered = order_by_windows(fresh)
-        size = chunk_size(len(ordered), self.runner.workers)
-        for batch in self.runner.run(self.setup, self.strategy, chunks(ordered, size), self.ends):
+        size = chunk_size(len(fresh), self.runner.workers)
+        for batch in self.runner.run(self.setup, self.strategy, tiles(fresh, size), self.ends):
             for item in batch:
                 found[index[_key(item.params)]] = item
             if self.on_batch is not None:

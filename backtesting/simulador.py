@@ -80,11 +80,12 @@ def trade_columns(sim: Simulation, open_time: np.ndarray, bar_ms: int) -> dict[s
 def run_metrics(
     sim: Simulation, velas: Velas, bar_ms: int, capital: float, first: int = 0
 ) -> dict[str, Any]:
-    """Every metric of a simulation over the candles from `first` on (see `desde`)."""
+    """Every metric of a simulation over the candles from `first` on (see `desde`; the `first`
+    the simulation was run with, whose equity statistics it carries)."""
     span = len(velas.close) - first
     metrics = compute_metrics(
         sim.equity[first:], velas.close[first:], sim.bars_held(first) / span, bar_ms, capital,
-        trade_columns(sim, velas.open_time, bar_ms),
+        trade_columns(sim, velas.open_time, bar_ms), sim.stats,
     )  # fmt: skip
     metrics["ambiguous_bars"] = sim.ambiguous_bars
     return metrics
@@ -133,7 +134,7 @@ class Setup:
         v = self.velas
         sim = simulate(
             v.open, v.high, v.low, v.close, positions, self.capital, self.costs, self.stop,
-            self.take, self.funding, self.trailing,
+            self.take, self.funding, self.trailing, self.first,
         )  # fmt: skip
         return positions, sim
 

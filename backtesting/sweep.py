@@ -29,9 +29,9 @@ from indicadores.cache import IndicatorCache
 
 log = logging.getLogger(__name__)
 
-# One worker's indicator memo: the slow windows of a 50 x 50 grid plus a few fast ones on a year
-# of 1m candles, so two workers stay well under 1 GB.
-WORKER_CACHE_BYTES = 256 * 2**20
+# One worker's indicator memo: the 16 averages of a tile (see TILE) and a few more on a year of
+# 1m candles, so that two workers and the process that drives them stay under 1 GB.
+WORKER_CACHE_BYTES = 80 * 2**20
 
 Combination = dict[str, Any]
 
@@ -112,29 +112,43 @@ def evaluate(
     return out
 
 
-def order_by_windows(combinations: Sequence[Combination]) -> list[Combination]:
-    """Combinations sorted so that consecutive ones share windows: the parameter with the
-    fewest distinct values outermost (the later one of equals: rapida before lenta puts the long
-    windows outside), each inner sweep then reusing the inner parameters' windows, which the
-    cache keeps (a 50 x 50 SMA grid: one slow average and the 50 fast ones at a time, not the
-    50 slow averages with their tie bands, which would not fit). Types sort apart, never
-    raising."""
+# Distinct values of each parameter per tile of the grid: an 8 x 8 tile of a 50 x 50 SMA grid
+# needs 16 averages, which a worker's memo holds, where a whole row of the grid needs 51.
+TILE = 8
+
+
+def tiles(combinations: Sequence[Combination], size: int) -> list[list[Combination]]:
+    """The combinations in chunks of at most `size` that share windows: tiles of TILE values
+    of each parameter, and inside a tile the parameter with the fewest distinct values
+    outermost (the later one of equals: rapida before lenta keeps each long window for a
+    whole row of short ones). Values of different types sort apart, never raising."""
     if not combinations:
         return []
     names = list(combinations[0])
-    distinct = {n: len({(type(c[n]).__name__, c[n]) for c in combinations}) for n in names}
-    outer_first = sorted(names, key=lambda n: (distinct[n], -names.index(n)))
+
+    def sortable(value: Any) -> tuple[str, Any]:
+        return type(value).__name__, value
+
+    rank = {n: {v: i for i, v in enumerate(sorted({sortable(c[n]) for c in combinations}))}
+            for n in names}  # fmt: skip
+    outer_first = sorted(names, key=lambda n: (len(rank[n]), -names.index(n)))
+
+    def tile(params: Combination) -> tuple[int, ...]:
+        return tuple(rank[n][sortable(params[n])] // TILE for n in outer_first)
 
     def key(params: Combination) -> tuple[Any, ...]:
-        return tuple((type(params[n]).__name__, params[n]) for n in outer_first)
+        return tile(params), tuple(sortable(params[n]) for n in outer_first)
 
-    return sorted(combinations, key=key)
-
-
-def chunks(items: Sequence[Combination], size: int) -> list[Sequence[Combination]]:
-    """`items` in consecutive slices of at most `size`."""
     size = max(1, size)
-    return [items[i : i + size] for i in range(0, len(items), size)]
+    out: list[list[Combination]] = []
+    current: tuple[int, ...] | None = None
+    for params in sorted(combinations, key=key):
+        where = tile(params)
+        if where != current or len(out[-1]) == size:
+            out.append([])
+            current = where
+        out[-1].append(params)
+    return out
 
 
 def chunk_size(total: int, workers: int) -> int:

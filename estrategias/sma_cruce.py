@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from core.errors import StrategyError
 from core.models import Candle, CrossKind, Crossover
@@ -23,35 +24,49 @@ def _first_known(line: np.ndarray) -> int:
 
 
 @memoized
-def _tie_band(slow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """slow - tie and slow + tie: a fast line inside the band ties. It depends on the slow line
-    only, so a sweep computes it once per window."""
+def _tie(slow: np.ndarray) -> float:
+    """How far apart the averages may be and still tie (it depends on the slow line only, so a
+    sweep computes it once per window)."""
     body = slow[_first_known(slow) :]
-    tie = TIE * max(abs(float(body.max())), abs(float(body.min()))) if len(body) else 0.0
-    return slow - tie, slow + tie
+    return TIE * max(abs(float(body.max())), abs(float(body.min()))) if len(body) else 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _sides(fast, slow, tie, out):  # type: ignore[no-untyped-def]
+    """Write into `out` the side of fast against slow (+1 above slow + tie, -1 below slow -
+    tie; a tie keeps the previous side; NaN compares false, so nothing before both lines
+    exist); return the first bar whose close flipped a side to the other, or len(out)."""
+    n = len(out)
+    # Branch-free first: sides flip too often for a branch to be predicted, and ties are rare.
+    zeros = 0
+    for j in range(n):
+        side = (fast[j] > slow[j] + tie) - (fast[j] < slow[j] - tie)
+        out[j] = side
+        zeros += side == 0
+    first = 0
+    while first < n and out[first] == 0:
+        first += 1
+    if zeros > first:  # ties after the first side
+        for j in range(first + 1, n):
+            if out[j] == 0:
+                out[j] = out[j - 1]
+    for j in range(first + 1, n):
+        if out[j] != out[j - 1]:
+            return j
+    return n
+
+
+def _cross(fast: np.ndarray, slow: np.ndarray) -> tuple[np.ndarray, int]:
+    """`cross_sides` and its first crossing, from one compiled pass."""
+    out = np.zeros(len(slow), dtype=np.int8)
+    if not len(slow) or np.isnan(slow[-1]):  # indicators are NaN only during their warm-up
+        return out, len(out)
+    return out, int(_sides(fast, slow, _tie(slow), out))
 
 
 def cross_sides(fast: np.ndarray, slow: np.ndarray) -> np.ndarray:
     """`cross_state` as int8, the form the strategies build positions from."""
-    if not len(slow) or np.isnan(slow[-1]):  # indicators are NaN only during their warm-up
-        return np.zeros(len(slow), dtype=np.int8)
-    below, above = _tie_band(slow)
-    up = np.greater(fast, above)  # NaN compares false: no side before both lines exist
-    down = np.less(fast, below)
-    state = up.view(np.int8) - down.view(np.int8)
-    known = len(fast) - max(_first_known(fast), _first_known(slow))
-    if np.count_nonzero(up) + np.count_nonzero(down) == known:
-        return state
-    # Forward-fill the last non-tie side over ties (ties before the first side stay 0).
-    sided = np.flatnonzero(state)
-    if len(sided) == 0:
-        return state
-    index = np.zeros(len(state), dtype=np.int64)
-    index[sided] = sided
-    np.maximum.accumulate(index, out=index)
-    filled = state[index]
-    filled[: sided[0]] = 0
-    return filled
+    return _cross(fast, slow)[0]
 
 
 def cross_state(fast: np.ndarray, slow: np.ndarray) -> np.ndarray:
@@ -94,9 +109,8 @@ class SmaCruce(Strategy):
     def _positions(self, velas: Velas) -> np.ndarray:
         # Flat until the first cross, as backtesting.py's SmaCross or freqtrade's crossed_above:
         # the side the averages already had when both appeared is no signal.
-        state = cross_sides(*self._averages(velas))
-        flips = crossings(state)
-        state[: flips[0] if len(flips) else len(state)] = 0
+        state, first_cross = _cross(*self._averages(velas))
+        state[:first_cross] = 0
         return state
 
     def live(self, history: int | None = None) -> LiveStrategy:

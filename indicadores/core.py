@@ -8,6 +8,16 @@ from numpy.typing import ArrayLike, NDArray
 Series = NDArray[np.float64]
 
 
+def _finite(series: np.ndarray) -> Series:
+    """A 1-D float64 array with ±inf as NaN (the same object when it has none)."""
+    if series.ndim != 1:
+        raise ValueError(f"indicators take 1-D arrays, got shape {series.shape}")
+    # One cheap reduction tells whether the slower scan for infinities is needed at all.
+    if not np.isfinite(np.add.reduce(series)):
+        series = np.where(np.isinf(series), np.nan, series)
+    return series
+
+
 def as_series(*arrays: ArrayLike) -> tuple[Series, ...]:
     """Equally long 1-D float64 versions of the inputs, ±inf turned into NaN; ValueError otherwise.
 
@@ -16,16 +26,14 @@ def as_series(*arrays: ArrayLike) -> tuple[Series, ...]:
     """
     out = []
     for array in arrays:
-        try:
-            series = np.asarray(array, dtype=np.float64)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"indicators take arrays of numbers: {error}") from None
-        if series.ndim != 1:
-            raise ValueError(f"indicators take 1-D arrays, got shape {series.shape}")
-        # One cheap reduction tells whether the slower scan for infinities is needed at all.
-        if not np.isfinite(np.add.reduce(series)):
-            series = np.where(np.isinf(series), np.nan, series)
-        out.append(series)
+        # An equal but distinct dtype object (an unpickled array's, on a Dask worker) would
+        # make asarray return a view: a new object to the indicator memo at every call.
+        if not (isinstance(array, np.ndarray) and array.dtype == np.float64):
+            try:
+                array = np.asarray(array, dtype=np.float64)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"indicators take arrays of numbers: {error}") from None
+        out.append(_finite(array))
     if len({len(s) for s in out}) > 1:
         raise ValueError(f"input arrays differ in length: {[len(s) for s in out]}")
     return tuple(out)

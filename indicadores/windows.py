@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from indicadores.cache import memoized
 from indicadores.core import Series, fill_missing, first_valid, nan_like
 
 # Row lengths are fixed by the window alone, never by the input length, so a series and its
@@ -61,21 +62,42 @@ def _windowed(x: Series, n: int, kernel: Kernel) -> Series:
     indicators costs no extra pass; a NaN further on is filled for the running sums and its
     windows are blanked afterwards, so it cannot spread past them.
     """
-    start = first_valid(x)
+    start, filled, missing = _prepared(x)
     if start + n > len(x):
         return nan_like(x)
-    body = x[start:]
-    filled, missing = fill_missing(body)
-    line = kernel(filled, n)[: len(body)]
+    line = kernel(filled, n)[: len(filled)]
     line[: n - 1] = np.nan
     if missing is not None:
         counts = np.cumsum(missing, dtype=np.int64)
         touched = counts[n - 1 :].copy()
-        touched[1:] -= counts[: len(body) - n]
+        touched[1:] -= counts[: len(filled) - n]
         line[n - 1 :][touched > 0] = np.nan
     if start:
         line = np.concatenate((np.full(start, np.nan), line))
     return line
+
+
+@memoized
+def _prepared(x: Series) -> tuple[int, Series, np.ndarray | None]:
+    """Where x's numbers start, and x from there with its NaNs filled and their mask
+    (fill_missing): what every window of x is computed from, once per series in a sweep."""
+    start = first_valid(x)
+    filled, missing = fill_missing(x[start:])
+    return start, filled, missing
+
+
+@memoized
+def _block_sums(x: Series, block: int) -> Series:
+    """Prefix sums of x restarting every `block` values, padded to whole blocks: shared by
+    every window up to `block` long, so a sweep's averages of one series cost one pass each."""
+    length = len(x)
+    count = -(-length // block)
+    whole = length - length % block
+    sums = np.empty(count * block)
+    np.cumsum(x[:whole].reshape(-1, block), axis=1, out=sums[:whole].reshape(-1, block))
+    np.cumsum(x[whole:], out=sums[whole:length])
+    sums[length:] = 0.0
+    return sums
 
 
 def _mean(x: Series, n: int) -> Series:
@@ -84,10 +106,7 @@ def _mean(x: Series, n: int) -> Series:
     length = len(x)
     block = max(_BLOCK, n)
     count = -(-length // block)
-    whole = length - length % block
-    sums = np.empty(count * block)
-    np.cumsum(x[:whole].reshape(-1, block), axis=1, out=sums[:whole].reshape(-1, block))
-    np.cumsum(x[whole:], out=sums[whole:length])
+    sums = _block_sums(x, block)
     out = np.empty(count * block)
     out[: n - 1] = np.nan
     out[length:] = 0.0

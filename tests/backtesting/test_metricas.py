@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from backtesting.metricas import STATS_BLOCK, YEAR_MS, compute_metrics
+from backtesting.kernels import STATS_BLOCK
+from backtesting.metricas import YEAR_MS, compute_metrics
 from core.fills import EXIT_REASONS
 
 DAY = 86_400_000

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from core.errors import StrategyError
 from core.models import CrossKind
 from estrategias.factory import REGISTRY, crear_estrategia, listar_estrategias
-from estrategias.sma_cruce import cross_state
+from estrategias.sma_cruce import _cross, cross_state, crossings
 from tests.estrategias.helpers import FAST_PARAMS, as_candles, synthetic_velas
 
 
@@ -110,3 +110,33 @@ def test_ml_predictor_reports_out_of_sample_accuracy_against_a_baseline():
     assert 0.3 < report["accuracy"] < 0.7 and 0.3 < report["baseline_accuracy"] < 0.7
     again = crear_estrategia("ml_predictor", ventana=300, reentreno=100)
     np.testing.assert_array_equal(again.target_positions(velas), strategy.target_positions(velas))
+
+
+def _plain_cross(fast: np.ndarray, slow: np.ndarray) -> tuple[list[int], int]:
+    """cross_state and the first crossing, bar by bar, as the docstrings define them."""
+    body = slow[~np.isnan(slow)]
+    tie = 1e-12 * max(abs(body.max()), abs(body.min())) if len(body) else 0.0
+    sides, side, first = [], 0, len(fast)
+    for i, (f, s) in enumerate(zip(fast, slow, strict=True)):
+        now = 1 if f > s + tie else (-1 if f < s - tie else side)
+        if first == len(fast) and side != 0 and now != side:
+            first = i
+        side = now
+        sides.append(side)
+    return sides, first
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_cross_state_and_the_first_cross_match_a_bar_by_bar_reading(seed):
+    """Ties (equal lines, and lines within the tie band) keep the side, NaN warm-ups stay flat,
+    and sma_cruce is flat until the first cross, on lines that touch often."""
+    rng = np.random.default_rng(seed)
+    n = 3_000
+    slow = np.round(100 + np.cumsum(rng.normal(0, 0.3, n)), 1)
+    fast = np.where(rng.random(n) < 0.2, slow, np.round(slow + rng.normal(0, 0.3, n), 1))
+    fast[rng.random(n) < 0.05] += 1e-13  # inside the tie band
+    slow[: 1 + seed * 40], fast[: 1 + seed * 7] = np.nan, np.nan
+    sides, first = _plain_cross(fast, slow)
+    np.testing.assert_array_equal(cross_state(fast, slow), sides)
+    crosses = crossings(np.array(sides, dtype=float))
+    assert first == (crosses[0] if len(crosses) else n) == _cross(fast, slow)[1]

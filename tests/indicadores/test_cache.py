@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import indicadores
-from indicadores.cache import IndicatorCache
+from indicadores.cache import IndicatorCache, memoized
 from tests.indicadores.helpers import make_candles
 
 N = 500
@@ -76,10 +76,11 @@ def test_nothing_is_cached_outside_a_with() -> None:
     cache = IndicatorCache()
     with cache:
         inside = indicadores.sma(C.close, 7)
+    misses = cache.misses  # the average and the prefix sums it is made from
     outside = indicadores.sma(C.close, 7)
     assert outside is not inside and outside.flags.writeable
     assert indicadores.sma(C.close, 7) is not outside
-    assert (cache.hits, cache.misses) == (0, 1)
+    assert cache.hits == 0 and cache.misses == misses >= 1
     with cache:  # entering again finds what it had
         assert indicadores.sma(C.close, 7) is inside
 
@@ -94,19 +95,24 @@ def test_arguments_are_part_of_the_key() -> None:
         np.testing.assert_array_equal(indicadores.sma(C.close, 8), indicadores.sma(C.close[:], 8))
 
 
+@memoized
+def _scaled(x: np.ndarray, factor: int) -> np.ndarray:
+    return x * factor
+
+
 def test_least_recently_used_entries_go_first_within_the_byte_budget() -> None:
     line = N * 8
     with IndicatorCache(max_bytes=3 * line) as cache:
-        first = {p: indicadores.sma(C.close, p) for p in (2, 3, 4)}
+        first = {p: _scaled(C.close, p) for p in (2, 3, 4)}
         assert cache.bytes == 3 * line
-        assert indicadores.sma(C.close, 2) is first[2]  # now 3 is the least recently used
-        fifth = indicadores.sma(C.close, 5)
+        assert _scaled(C.close, 2) is first[2]  # now 3 is the least recently used
+        fifth = _scaled(C.close, 5)
         assert cache.bytes == 3 * line <= cache.max_bytes
-        assert indicadores.sma(C.close, 2) is first[2]
-        assert indicadores.sma(C.close, 4) is first[4]
-        assert indicadores.sma(C.close, 5) is fifth
+        assert _scaled(C.close, 2) is first[2]
+        assert _scaled(C.close, 4) is first[4]
+        assert _scaled(C.close, 5) is fifth
         assert cache.misses == 4
-        again = indicadores.sma(C.close, 3)  # evicted: computed anew (and evicts 2)
+        again = _scaled(C.close, 3)  # evicted: computed anew (and evicts 2)
         assert again is not first[3] and cache.misses == 5
         np.testing.assert_array_equal(again, first[3])
         for period in range(6, 30):
@@ -124,8 +130,9 @@ def test_an_entry_above_the_budget_is_still_answered() -> None:
 def test_equal_values_in_another_array_are_another_entry() -> None:
     with IndicatorCache() as cache:
         original = indicadores.sma(C.close, 9)
+        misses = cache.misses
         copy = indicadores.sma(C.close.copy(), 9)
-        assert copy is not original and cache.misses == 2
+        assert copy is not original and cache.misses == 2 * misses
         np.testing.assert_array_equal(copy, original)
 
 
