@@ -26,17 +26,41 @@ def _configure_logging(settings: Settings) -> None:
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     # waitress warns on every queued request under load; a full queue is not an error here.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    # Dask narrates its local cluster's start and stop at INFO, a connection it closed on the way
+    # out with a traceback; only its warnings matter to a user.
+    logging.getLogger("distributed").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
-    """`db upgrade` migrates the schema to head; `db current` shows where the database is."""
-    from core.repository import Database
+    """`db upgrade` migrates the schema to head; `db current` shows where the database is;
+    `db backup FILE` and `db restore FILE` copy the whole database to a file and back."""
+    from config.settings import redact_url
+    from core.repository import Database, database_url
+    from core.repository.backup import BackupFileError, backup_database, restore_database
+    from data.common import database_target
 
+    target = database_target(args.db, settings)
+    where = redact_url(database_url(target))
+    copying = args.action in ("backup", "restore")
+    if copying and args.file is None:
+        raise BackupFileError(f"FILE: db {args.action} needs the backup file to write or read")
+    if not copying and args.file is not None:
+        raise BackupFileError(f"FILE: db {args.action} takes no file, got {args.file!r}")
+    if args.action == "backup":
+        saved = backup_database(target, args.file, force=args.force)
+        print(f"{where}: backed up to {saved.path}, schema at revision {saved.revision} "
+              f"({saved.size_bytes} bytes)")  # fmt: skip
+        return 0
+    if args.action == "restore":
+        restored = restore_database(target, args.file, force=args.force)
+        print(f"{where}: restored {restored.path}, schema at revision {restored.revision}")
+        if restored.migrated_to is not None:
+            print(f"{where}: migrated from {restored.revision} to head {restored.migrated_to}")
+        return 0
+    db = Database(target, migrate=args.action == "upgrade")  # creates a SQLite file's folder
     if args.action == "upgrade":
-        db = Database(settings.database_url)  # a SQLite file's folder is created on opening
         print(f"{db.redacted_url()}: schema at revision {db.revision()} (head {db.head()})")
     else:
-        db = Database(settings.database_url, migrate=False)
         current = db.revision()
         state = "up to date" if current == db.head() else f"behind head {db.head()}"
         print(f"{db.redacted_url()}: revision {current or 'none (empty)'}, {state}")
@@ -744,8 +768,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="keep accounts, orders and positions in this JSON file across restarts",
     )
-    db = sub.add_parser("db", help="database schema: upgrade or show the current revision")
-    db.add_argument("action", choices=("upgrade", "current"))
+    db = sub.add_parser(
+        "db", help="database schema and backups: upgrade, current, backup FILE, restore FILE"
+    )
+    db.add_argument("action", choices=("upgrade", "current", "backup", "restore"))
+    db.add_argument("file", nargs="?", metavar="FILE", help="backup file (backup and restore only)")
+    db.add_argument(
+        "--force",
+        action="store_true",
+        help="backup: overwrite FILE; restore: replace a database that holds rows",
+    )
+    db.add_argument("--db", help=DB_HELP)
     return parser
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,11 +23,19 @@ from config.settings import Settings, settings_from_mapping
 from core.repository import Database
 
 ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts" / "browser"  # the browser tests' screenshots
 POSTGRES_ENV = "TEST_DATABASE_URL"
 _TABLES = (
     "candles, order_events, orders, crossovers, backtest_trades, backtest_runs, "
     "bot_commands, bot_events, bot_decisions, bot_trades, bots, job_results, jobs"
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Once per run, before any parallel worker starts: the last run's screenshots go."""
+    if not hasattr(config, "workerinput"):
+        shutil.rmtree(ARTIFACTS, ignore_errors=True)
+        ARTIFACTS.mkdir(parents=True)
 
 
 def postgres_url() -> str:

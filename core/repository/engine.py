@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.pool import StaticPool
 
 from config.settings import quote_database_password, redact_url
@@ -103,7 +103,8 @@ def open_engine(url: str) -> Engine:
     """An Engine for `url` that has connected once (so a SQLite file and its folder exist).
 
     Raises DatabaseError, one line naming DATABASE_URL (password hidden) and the cause, when the
-    server cannot be reached, refuses the login, or the file or its folder cannot be created;
+    server cannot be reached, refuses the login or an option of the URL, or the file or its
+    folder cannot be created;
     ConfigError for a URL SQLAlchemy cannot use.
     """
     try:
@@ -114,6 +115,9 @@ def open_engine(url: str) -> Engine:
         with engine.connect():
             pass
     except (OperationalError, InterfaceError, sqlite3.OperationalError, OSError) as error:
+        engine.dispose()
+        raise _unavailable(url, error) from None
+    except ProgrammingError as error:  # libpq refused the URL itself: an unknown query option
         engine.dispose()
         raise _unavailable(url, error) from None
     return engine

@@ -90,12 +90,19 @@ def test_a_refused_command_shows_the_409s_error(page, stack):
     page.console_errors[:] = [e for e in page.console_errors if "409" not in e]
 
 
+# The open position with the entry marker of the latest trade (the open one's). A trade may close
+# and the next open between two frames, and the marker arrives in its own message: the wait
+# lasts until both sides agree, and a marker that never matches its side times out.
 OPEN_TRADE = """(id) => {
     const k = window.kryptelion, stop = k.bots.lineas.stop, target = k.bots.lineas.objetivo;
-    const entry = k.grafico.marcadores.markers().find(m => m.id?.startsWith(`bot-${id}-entrada-`));
-    if (!stop || !target || !entry || !k.bots.posicion) return null;
-    return {stop: stop.options().price, target: target.options().price, lado: k.bots.posicion.lado,
-            entrada: k.bots.posicion.entrada, marker: entry.text};
+    const entries = k.grafico.marcadores.markers()
+        .filter(m => m.id?.startsWith(`bot-${id}-entrada-`));
+    const entry = entries.reduce((a, m) => (a && a.time >= m.time ? a : m), null);
+    const p = k.bots.posicion;
+    if (!stop || !target || !entry || !p) return null;
+    if (entry.text !== (p.lado === "compra" ? "L" : "S")) return null;
+    return {stop: stop.options().price, target: target.options().price, lado: p.lado,
+            entrada: p.entrada, marker: entry.text};
 }"""
 
 

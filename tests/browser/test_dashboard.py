@@ -262,3 +262,29 @@ def test_with_an_api_token_the_page_asks_for_it_once_and_keeps_it_for_the_tab(pa
     assert page.evaluate("() => localStorage.getItem('kryptelion.token')") is None
     # The first refusal (401) is the expected console error; nothing else.
     page.console_errors[:] = [e for e in page.console_errors if "401" not in e]
+
+
+def test_the_bridge_url_follows_the_page_behind_an_https_proxy(page, stack):
+    """Over http the page opens the bridge's own port; a secure page (behind Caddy,
+    deploy/gcp/Caddyfile) may only open wss on its own origin, under /ws."""
+    url = f"{stack.web_url}/puente-js-test"
+    html = '<!doctype html><link rel="icon" href="data:,">'
+    page.route(url, lambda route: route.fulfill(content_type="text/html", body=html))
+    page.goto(url)
+    bases = page.evaluate(
+        """async (cases) => {
+        const { basePuente } = await import('/static/js/ws-handler.js');
+        return cases.map(([protocol, host, hostname]) =>
+            basePuente({protocol, host, hostname}, 8765));
+    }""",
+        [
+            ["http:", "localhost:5000", "localhost"],
+            ["https:", "trade.example.com", "trade.example.com"],
+            ["https:", "example.org:8443", "example.org"],
+        ],
+    )
+    assert bases == [
+        "ws://localhost:8765",
+        "wss://trade.example.com/ws",
+        "wss://example.org:8443/ws",
+    ]

@@ -19,7 +19,8 @@ from core.state import (
 )
 
 S = OrderState
-LEGAL = [(a, b) for a, targets in TRANSITIONS.items() for b in targets]
+# Sorted: the targets are sets, and parallel test workers must collect the same order.
+LEGAL = [(a, b) for a, targets in TRANSITIONS.items() for b in sorted(targets, key=list(S).index)]
 ILLEGAL = [(a, b) for a in S for b in S if b not in TRANSITIONS[a]]
 
 

@@ -11,7 +11,7 @@ import { actualizarVela, crearGrafico, pintarVelas, ponerMarcadores, Superposici
 import { INDICADORES } from "./indicadores.js";
 import { SerieVelas } from "./procesador_kline.js";
 import { cargarSesion, configuracion, guardarSesion } from "./session_utils.js";
-import { ConexionPuente } from "./ws-handler.js";
+import { basePuente, ConexionPuente } from "./ws-handler.js";
 
 const PAGE = 1000; // candles per /velas request for older history
 const SIGNAL_CANDLES = 5000; // the most candles GET /senales evaluates
@@ -41,7 +41,7 @@ const overlays = new Superposiciones(grafico);
 // markers: crossovers and live signals; senales: the selected strategy's over the history.
 const state = { serie: new SerieVelas(session.symbol, session.interval), markers: [], senales: [], loadingOlder: false, exhausted: false, generation: 0 };
 const stats = { updates: 0, updateMs: [], estados: [] }; // live update costs (bench_ui), state changes
-const bridge = new ConexionPuente(`ws://${location.hostname}:${config.bridge_port}`, { onMensaje, onEstado });
+const bridge = new ConexionPuente(basePuente(location, config.bridge_port), { onMensaje, onEstado });
 const bots = new PanelBots({
   grafico,
   flujo: () => ({ symbol: state.serie.symbol, interval: state.serie.interval }),

@@ -4,9 +4,20 @@
 const MIN_DELAY_MS = 500;
 const MAX_DELAY_MS = 10_000;
 
+/**
+ * The bridge's base URL for a page at `loc` (window.location): over plain http, the bridge's
+ * own port on the page's host; behind an https proxy (deploy/gcp/Caddyfile), wss on the page's
+ * own host and port under /ws, the one way a secure page may open a socket there.
+ * @param {{protocol: string, host: string, hostname: string}} loc
+ * @param {number} port BRIDGE_PORT
+ */
+export function basePuente(loc, port) {
+  return loc.protocol === "https:" ? `wss://${loc.host}/ws` : `ws://${loc.hostname}:${port}`;
+}
+
 export class ConexionPuente {
   /**
-   * @param {string} base ws://host:port of the bridge
+   * @param {string} base the bridge's URL without path (see basePuente)
    * @param {{onMensaje: function(Object): void, onEstado: function(string, string): void}} handlers
    */
   constructor(base, { onMensaje, onEstado }) {

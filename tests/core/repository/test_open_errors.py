@@ -46,3 +46,14 @@ def test_a_password_holding_at_colon_and_slash_is_read_whole_and_never_shown(tmp
         assert db.redacted_url() == "postgresql+psycopg://trader:***@db.local:5432/k"
     finally:
         db.close()
+
+
+def test_an_unknown_option_in_a_postgresql_url_is_a_one_line_error():
+    """libpq refuses the option before connecting (psycopg's ProgrammingError), not a traceback."""
+    url = f"postgresql://trader:hunter2@127.0.0.1:{free_port()}/k?fooo=1"
+    with pytest.raises(KryptelionError) as error:
+        Database(url)
+    message = str(error.value)
+    assert message.startswith("DATABASE_URL: cannot open postgresql+psycopg://trader:***@")
+    assert 'invalid connection option "fooo"' in message and "\n" not in message
+    assert "hunter2" not in message
