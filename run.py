@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -27,8 +28,10 @@ def _configure_logging(settings: Settings) -> None:
     # waitress warns on every queued request under load; a full queue is not an error here.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     # Dask narrates its local cluster's start and stop at INFO, a connection it closed on the way
-    # out with a traceback; only its warnings matter to a user.
-    logging.getLogger("distributed").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # out with a traceback; only its warnings matter to a user. Importing distributed resets its
+    # loggers from Dask's config, which reads this variable (its worker processes inherit it).
+    dask_level = logging.getLevelName(max(logging.WARNING, logging.getLogger().level))
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", dask_level.lower())
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,6 +1,7 @@
 """run.py and setup_env.py as a user runs them: real subprocesses, real files."""
 
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -170,6 +171,21 @@ def test_optimizar_prints_the_best_combinations_as_optimizar_finds_them(demo_exc
     assert [(int(r[0]), int(r[1])) for r in top] == list(zip(best.rapida, best.lenta, strict=True))
     assert f"best: {direct.mejor}" in result.stdout
     assert "deflated Sharpe:" in result.stdout and "PBO:" in result.stdout
+
+
+def test_optimizar_on_two_workers_matches_one_process_and_keeps_dask_quiet(demo_exchange, tmp_path):
+    """Dask logs its cluster's start and stop at INFO and, at shutdown, a closed connection with a
+    traceback; a user running `--workers 2` should see only Kryptelion's output."""
+    env = {"DEMO_PORT": str(demo_exchange.port)}
+    one = _run(*OPTIMISE, "--db", str(tmp_path / "one.db"), env=env)
+    two = _run(*OPTIMISE, "--db", str(tmp_path / "two.db"), "--workers", "2", env=env)
+    assert one.returncode == 0 and two.returncode == 0, two.stderr
+    assert "distributed" not in two.stderr and "Traceback" not in two.stderr, two.stderr
+
+    def without_timings(out: str) -> str:
+        return re.sub(r" in [0-9.]+ s", "", out)
+
+    assert without_timings(two.stdout) == without_timings(one.stdout)
 
 
 @pytest.mark.parametrize(
