@@ -53,7 +53,7 @@ class Simulation:
     funding: np.ndarray
     reason: np.ndarray
     trade_return: np.ndarray
-    equity: np.ndarray
+    equity: np.ndarray  # at every bar's close, or at the bars `keep` when simulate had them
     stats: EquityStats  # of the equity from the `first` bar simulate was given
     last_held: np.ndarray
     ambiguous_bars: int
@@ -210,6 +210,7 @@ def simulate(
     funding_rate: np.ndarray | None = None,
     trailing: float | None = None,
     first: int = 0,
+    keep: np.ndarray | None = None,
 ) -> Simulation:
     """Run the positions through the market with costs; see README "Backtesting semantics".
 
@@ -217,7 +218,8 @@ def simulate(
     decided at that bar's close (used by a trade entered at the next open); `funding_rate` gives
     per bar the summed rate of the funding instants inside it (charged when the position was held
     at the bar's open); `trailing` a trailing stop's callback fraction (core.fills.trailing_stop);
-    `first` the bar the equity statistics start at (Simulation.stats).
+    `first` the bar the equity statistics start at (Simulation.stats); `keep` sorted bars (from
+    `first` on) whose equity is all a caller needs (a sweep keeps each day's last).
     """
     n = len(close)
     starts, ends, side = _segments(target)
@@ -245,7 +247,8 @@ def simulate(
     quantity = equity_before * costs.exposure / entry
     fees = trade_fees(quantity, entry, exit_fill, kind, costs)
     equity, stats = _equity_curve(n, close, capital, starts, last_held, side, entry, equity_before,
-                                  returns, costs, funding_rate, open_, kind, first)  # fmt: skip
+                                  returns, costs, funding_rate, open_, kind, first,
+                                  keep)  # fmt: skip
     return Simulation(
         entry_bar=starts, exit_bar=exit_bar, side=side, entry_price=entry, exit_price=exit_fill,
         quantity=quantity, pnl=equity_before * returns, fees=fees,
@@ -275,16 +278,16 @@ def _funding(rate, open_, starts, last_held, side, entry):  # type: ignore[no-un
 
 
 def _equity_curve(n, close, capital, starts, last_held, side, entry, equity_before, trade_return,
-                  costs, rate, open_, kind, first):  # type: ignore[no-untyped-def]  # fmt: skip
-    """Equity at each bar's close (realised between trades, marked to market inside them) and
-    its statistics from bar `first` on.
+                  costs, rate, open_, kind, first, keep):  # type: ignore[no-untyped-def]  # fmt: skip
+    """Equity at each bar's close (realised between trades, marked to market inside them), or at
+    the bars `keep`, and its statistics from bar `first` on.
 
     Inside trade k equity is linear in the close, A[k] + B[k] * close, so the curve is one
     compiled pass over alternating in-trade / flat regions (kernels.fill_equity).
     """
     if len(starts) == 0:
-        equity = np.full(n, float(capital))
-        return equity, equity_stats(equity[first:], capital)
+        flat = np.full(n if keep is None else len(keep), float(capital))
+        return flat, equity_stats(np.full(n - first, float(capital)), capital)
     exposure = costs.size * costs.leverage
     equity_after = equity_before * (1 + trade_return)
     slope = equity_before * exposure * side / entry
@@ -304,4 +307,5 @@ def _equity_curve(n, close, capital, starts, last_held, side, entry, equity_befo
     if rate is not None:
         paid = np.cumsum(_unit_funding(rate, open_))
         paid_at_entry = np.concatenate(([0.0], np.column_stack((paid[starts], zero)).ravel()))
-    return fill_equity((lengths, level, gain, closing), close, paid, paid_at_entry, capital, first)
+    regions = (lengths, level, gain, closing)
+    return fill_equity(regions, close, paid, paid_at_entry, capital, first, keep)

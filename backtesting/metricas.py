@@ -1,4 +1,5 @@
-"""Backtest metrics: one pure function from an equity curve and its trades to a flat dict."""
+"""Backtest metrics: one pure function from an equity curve's statistics and its trades to a flat
+dict."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from backtesting.kernels import EquityStats, equity_stats
+from backtesting.kernels import EquityStats
 from core.fills import EXIT_REASONS
 
 YEAR_MS = 365 * 86_400_000  # crypto trades every day of the year
@@ -71,28 +72,25 @@ def _cagr(growth: float, years: float) -> float:
 
 
 def compute_metrics(
-    equity: np.ndarray,
+    stats: EquityStats,
     close: np.ndarray,
     exposure: float,
     bar_ms: int,
     capital: float,
     trades: dict[str, np.ndarray],
-    stats: EquityStats | None = None,
 ) -> dict[str, Any]:
     """Every metric of a run; returns are fractions (0.1 = 10 %), durations milliseconds.
 
-    `exposure` is the share of bars in a position; `trades` holds per-trade arrays (pnl,
-    return, fees, funding, duration_ms, and reason as EXIT_REASONS codes). Sharpe and Sortino
-    use per-bar returns of the equity, zero risk-free rate, annualised with 365 days a year;
-    CAGR uses the calendar span of the candles. `stats`: the equity's, when the simulation
-    already gathered them (kernels.fill_equity; bit for bit those of `equity_stats`).
+    `stats` are its equity's (kernels.equity_stats, or gathered by the simulation as it built the
+    curve, bit for bit the same); `exposure` is the share of bars in a position; `trades` holds
+    per-trade arrays (pnl, return, fees, funding, duration_ms, and reason as EXIT_REASONS codes).
+    Sharpe and Sortino use per-bar returns of the equity, zero risk-free rate, annualised with
+    365 days a year; CAGR uses the calendar span of the candles.
     """
-    n = len(equity)
-    stats = equity_stats(equity, capital) if stats is None else stats
     mean, std, downside = stats.mean, stats.std, stats.downside
     periods = YEAR_MS / bar_ms
-    years = n * bar_ms / YEAR_MS
-    final = float(equity[-1]) if n else capital
+    years = stats.bars * bar_ms / YEAR_MS
+    final = stats.final
     total = final / capital - 1
     cagr = _cagr(final / capital, years)
     drawdown = _drawdowns(stats, bar_ms)

@@ -84,8 +84,8 @@ def run_metrics(
     the simulation was run with, whose equity statistics it carries)."""
     span = len(velas.close) - first
     metrics = compute_metrics(
-        sim.equity[first:], velas.close[first:], sim.bars_held(first) / span, bar_ms, capital,
-        trade_columns(sim, velas.open_time, bar_ms), sim.stats,
+        sim.stats, velas.close[first:], sim.bars_held(first) / span, bar_ms, capital,
+        trade_columns(sim, velas.open_time, bar_ms),
     )  # fmt: skip
     metrics["ambiguous_bars"] = sim.ambiguous_bars
     return metrics
@@ -126,15 +126,18 @@ class Setup:
     trailing: float | None
     first: int
 
-    def simulate(self, positions: np.ndarray) -> tuple[np.ndarray, Simulation]:
-        """The positions actually traded (flat before `desde`) and their simulation."""
+    def simulate(
+        self, positions: np.ndarray, keep: np.ndarray | None = None
+    ) -> tuple[np.ndarray, Simulation]:
+        """The positions actually traded (flat before `desde`) and their simulation (with the
+        equity of the bars `keep` only, when given)."""
         if self.first:
             positions = positions.copy()
             positions[: self.first] = 0.0
         v = self.velas
         sim = simulate(
             v.open, v.high, v.low, v.close, positions, self.capital, self.costs, self.stop,
-            self.take, self.funding, self.trailing, self.first,
+            self.take, self.funding, self.trailing, self.first, keep,
         )  # fmt: skip
         return positions, sim
 

@@ -107,8 +107,8 @@ def evaluate(
             except StrategyError as error:
                 out.append(Evaluated(params, None, str(error), None))
                 continue
-            _, sim = setup.simulate(instance.decisions(setup.velas))
-            out.append(Evaluated(params, setup.metrics(sim), None, sim.equity[ends]))
+            _, sim = setup.simulate(instance.decisions(setup.velas), keep=ends)
+            out.append(Evaluated(params, setup.metrics(sim), None, sim.equity))
     return out
 
 

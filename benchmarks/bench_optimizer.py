@@ -42,8 +42,14 @@ RUNS = 2  # timed sweeps per configuration; the best is printed
 VECTORBT = {"10": (16.6, 7.4), "50": (349.0, 6.2)}  # seconds, peak GB, measured for the issue
 
 
+# Reading a process's PSS walks its page tables (about 1.4 ms for 600 MB, under the lock its page
+# faults need): sampled every 20 ms, the three processes' readings took a third off the sweep.
+# Memory here rises to a plateau (the workers' memos, the results), which 0.1 s sampling finds.
+SAMPLE_S = 0.1
+
+
 class PeakMemory:
-    """The highest memory of this process plus its children, sampled every 20 ms: the sum of
+    """The highest memory of this process plus its children, sampled every SAMPLE_S: the sum of
     their PSS, which splits each shared page among the processes mapping it (summing RSS would
     count numpy's and LLVM's libraries once per worker)."""
 
@@ -62,7 +68,7 @@ class PeakMemory:
                 except psutil.Error:
                     continue
             self.peak = max(self.peak, total)
-            self._stop.wait(0.02)
+            self._stop.wait(SAMPLE_S)
 
     def __enter__(self) -> PeakMemory:
         self._thread.start()

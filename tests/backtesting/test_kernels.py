@@ -50,6 +50,19 @@ def test_fill_equity_is_the_plain_construction_and_its_stats_the_stand_alone_one
         equity, stats = fill_equity(regions, close, paid, since, 1000.0, first)
         assert np.array_equal(equity, plain)
         assert stats == equity_stats(plain[first:], 1000.0)  # every field, bit for bit
+        assert stats.bars == n - first and stats.final == plain[-1]
+        # Keeping a few bars (block edges, the first and the last) builds no curve, same bits.
+        keep = np.unique(np.r_[first, n - 1, rng.integers(first, n, 5),
+                               np.arange(first, n, STATS_BLOCK)])  # fmt: skip
+        kept, kept_stats = fill_equity(regions, close, paid, since, 1000.0, first, keep)
+        assert np.array_equal(kept, plain[keep]) and kept_stats == stats
+
+
+def test_fill_equity_refuses_bars_to_keep_outside_or_out_of_order():
+    regions, close, paid, since = _regions(np.random.default_rng(1), 100, False)
+    for keep in ([5, 99], [20, 100], [30, 40, 35]):
+        with pytest.raises(ValueError, match="keep"):
+            fill_equity(regions, close, paid, since, 1000.0, 10, np.array(keep))
 
 
 @pytest.mark.parametrize("bars", [3, PEAK_BLOCK * 5 + 1, 3 * STATS_BLOCK + 77])
@@ -88,9 +101,11 @@ def test_a_backtest_s_metrics_are_those_of_its_own_equity_curve():
         res = ejecutar_backtest(velas, strategy, comision=0.0004, stop_loss=0.01, desde=desde)
         equity = res.equity["equity"].to_numpy()
         close = velas["close"].to_numpy()[len(velas) - len(equity) :]
-        again = compute_metrics(equity, close, res.metricas["exposure"], 60_000, 10_000,
-                                _trades(res.trades["pnl"]))  # fmt: skip
+        again = compute_metrics(equity_stats(equity, 10_000), close, res.metricas["exposure"],
+                                60_000, 10_000, _trades(res.trades["pnl"]))  # fmt: skip
         for name in (
+            "final_equity",
+            "cagr",
             "sharpe",
             "sortino",
             "volatility",

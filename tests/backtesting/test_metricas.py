@@ -1,11 +1,11 @@
-"""compute_metrics on small hand-computed equity curves and trade lists."""
+"""compute_metrics on the statistics of small hand-computed equity curves and trade lists."""
 
 import math
 
 import numpy as np
 import pytest
 
-from backtesting.kernels import STATS_BLOCK
+from backtesting.kernels import STATS_BLOCK, equity_stats
 from backtesting.metricas import YEAR_MS, compute_metrics
 from core.fills import EXIT_REASONS
 
@@ -26,10 +26,14 @@ def _trades(pnl, returns=None, durations=None, reasons=None):
     }
 
 
+def _of_curve(equity, close, exposure, bar_ms, capital, trades):
+    return compute_metrics(equity_stats(equity, capital), close, exposure, bar_ms, capital, trades)
+
+
 def test_drawdowns_returns_and_ratios_by_hand():
     equity = np.array([100.0, 90, 95, 100, 100, 80, 120, 110])
     close = np.array([10.0, 9, 9, 10, 10, 8, 12, 11])
-    m = compute_metrics(equity, close, 6 / 8, DAY, 100.0, _trades([10, -20, 30, -5]))
+    m = _of_curve(equity, close, 6 / 8, DAY, 100.0, _trades([10, -20, 30, -5]))
     assert m["total_return"] == pytest.approx(0.10)
     assert m["buy_hold_return"] == pytest.approx(0.10)
     # episodes: 90, 95 (worst -10 %, 2 days); 80 (-20 %, 1 day); 110 vs 120 (-1/12, 1 day)
@@ -46,7 +50,7 @@ def test_drawdowns_returns_and_ratios_by_hand():
 
 
 def test_trade_statistics_by_hand():
-    m = compute_metrics(
+    m = _of_curve(
         np.array([100.0, 115]),
         np.array([1.0, 1.0]),
         1.0,
@@ -71,10 +75,10 @@ def test_trade_statistics_by_hand():
 
 
 def test_no_trades_and_no_losses_have_defined_values():
-    flat = compute_metrics(np.full(3, 50.0), np.ones(3), 0.0, DAY, 50.0, _trades([]))
+    flat = _of_curve(np.full(3, 50.0), np.ones(3), 0.0, DAY, 50.0, _trades([]))
     assert flat["trades"] == 0 and flat["win_rate"] is None and flat["sharpe"] is None
     assert flat["max_drawdown"] == 0.0 and flat["total_return"] == 0.0
-    winners = compute_metrics(np.array([1.0, 2.0]), np.ones(2), 1.0, DAY, 1.0, _trades([1.0, 2.0]))
+    winners = _of_curve(np.array([1.0, 2.0]), np.ones(2), 1.0, DAY, 1.0, _trades([1.0, 2.0]))
     assert winners["profit_factor"] == math.inf and winners["kelly"] is None
 
 
@@ -92,7 +96,7 @@ def test_long_curves_match_plain_numpy(drift, bars):
     worst = [
         equity[a:b].min() / equity[a - 1] - 1 for a, b in zip(edges[::2], edges[1::2], strict=True)
     ]
-    m = compute_metrics(equity, equity, 1.0, DAY, 100.0, _trades([]))
+    m = _of_curve(equity, equity, 1.0, DAY, 100.0, _trades([]))
     assert m["max_drawdown"] == pytest.approx(min(equity / peak - 1), rel=1e-12)
     assert m["avg_drawdown"] == pytest.approx(np.mean(worst), rel=1e-12)
     assert m["max_drawdown_duration_ms"] == max(np.diff(edges)[::2]) * DAY

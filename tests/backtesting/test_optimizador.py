@@ -78,6 +78,27 @@ def test_every_grid_row_is_ejecutar_backtest_and_refused_ones_are_counted(velas)
     _assert_rows_are_backtests(result, velas, "sma_cruce", ["rapida", "lenta"])
 
 
+@pytest.mark.parametrize("desde", [None, 500])
+def test_the_sweep_s_daily_equity_is_the_backtest_s_at_each_day_s_last_candle(velas, desde):
+    """A sweep keeps only the equity PBO and the deflated Sharpe read, without building the
+    curve; those values are the backtest's own, with funding (a per-bar term) included."""
+    backtest = {"funding": 0.0001, "stop_loss": 0.02}
+    if desde is not None:
+        backtest["desde"] = int(velas["open_time"].iloc[desde])
+    setup = prepare(velas, **backtest)
+    ends = day_ends(setup)
+    combos = [{"rapida": 3, "lenta": 20}, {"rapida": 9, "lenta": 40}, {"rapida": 5, "lenta": 4}]
+    for item in evaluate(setup, "sma_cruce", combos, ends):
+        if item.refused:
+            assert item.daily_equity is None
+            continue
+        single = ejecutar_backtest(velas, crear_estrategia("sma_cruce", **item.params), **backtest)
+        curve = single.equity.set_index("open_time")["equity"]
+        times = velas["open_time"].to_numpy()[ends]
+        assert np.array_equal(item.daily_equity, curve.loc[times].to_numpy())
+        assert item.daily_equity[-1] == single.metricas["final_equity"]
+
+
 def test_costs_and_risk_arguments_reach_every_row(velas) -> None:
     costs = {"slippage": 5.0, "apalancamiento": 3, "stop_loss": 0.02, "take_profit": "2atr",
              "trailing": 0.01, "funding": 0.0001}  # fmt: skip
