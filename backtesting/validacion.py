@@ -172,8 +172,10 @@ def _sharpe_cscv(
     """Fast CSCV on per-period Sharpe: block sums, one selection matmul per chunk of splits.
 
     Returns (rank, IS Sharpe of chosen, OOS Sharpe of chosen). Ranking uses Sharpe times a
-    constant (both halves have the same length), so only the chosen column is rescaled. Chunks
-    are small and their buffers reused so the element-wise work stays in cache.
+    constant (both halves have the same length), so only the chosen column is rescaled. Split
+    j's out-of-sample half is the in-sample half of split C - 1 - j (combinations in lexicographic
+    order), so each half's scores are computed once and serve both splits. Chunks are small and
+    their buffers reused so the element-wise work stays in cache.
     """
     rows, n_cols = data.shape
     size = rows // blocks
@@ -188,24 +190,29 @@ def _sharpe_cscv(
     offset = half * mu
     total_sums, total_squares = sums.sum(axis=0), squares.sum(axis=0)
     selection = _block_selection(blocks)
+    splits = len(selection)
+    paired = selection[: splits // 2]
     chunk = max(1, _CHUNK_CELLS // n_cols)
-    work = [np.empty((min(chunk, len(selection)), n_cols)) for _ in range(7)]
+    work = [np.empty((min(chunk, len(paired)), n_cols)) for _ in range(7)]
     scale = math.sqrt(half * (half - 1)) / half
-    rank, is_best, oos_best = (np.empty(len(selection)) for _ in range(3))
-    for start in range(0, len(selection), chunk):
-        pick = selection[start : start + chunk]
+    rank, is_best, oos_best = (np.empty(splits) for _ in range(3))
+    for start in range(0, len(paired), chunk):
+        pick = paired[start : start + chunk]
         k = len(pick)
-        s, q, s_oos, q_oos, is_score, oos_score, tmp = (w[:k] for w in work)
+        s, q, s_oos, q_oos, score, other, tmp = (w[:k] for w in work)
         np.matmul(pick, sums, out=s)
         np.matmul(pick, squares, out=q)
         np.subtract(total_sums, s, out=s_oos)
         np.subtract(total_squares, q, out=q_oos)
-        _scaled_sharpe(s, q, offset, flat, is_score, tmp)
-        _scaled_sharpe(s_oos, q_oos, offset, flat, oos_score, tmp)
-        best, rank[start : start + k] = _rank_chosen(is_score, oos_score)
-        at = np.arange(k), best
-        is_best[start : start + k] = is_score[at] * scale
-        oos_best[start : start + k] = oos_score[at] * scale
+        _scaled_sharpe(s, q, offset, flat, score, tmp)
+        _scaled_sharpe(s_oos, q_oos, offset, flat, other, tmp)
+        rows_here = np.arange(k)
+        mirror = splits - 1 - (start + rows_here)
+        for at, (in_sample, out_of_sample) in ((start + rows_here, (score, other)),
+                                               (mirror, (other, score))):  # fmt: skip
+            best, rank[at] = _rank_chosen(in_sample, out_of_sample)
+            is_best[at] = in_sample[rows_here, best] * scale
+            oos_best[at] = out_of_sample[rows_here, best] * scale
     return rank, is_best, oos_best
 
 
