@@ -38,7 +38,7 @@ GRIDS = {
     "10": {"rapida": range(5, 55, 5), "lenta": range(20, 220, 20)},
     "50": {"rapida": range(5, 255, 5), "lenta": range(20, 1020, 20)},
 }
-RUNS = 2  # timed sweeps per configuration; the best is printed
+RUNS = 3  # timed sweeps per configuration; the best is printed (the reference: best of 7)
 VECTORBT = {"10": (16.6, 7.4), "50": (349.0, 6.2)}  # seconds, peak GB, measured for the issue
 
 
