@@ -56,6 +56,9 @@ def test_fill_equity_is_the_plain_construction_and_its_stats_the_stand_alone_one
                                np.arange(first, n, STATS_BLOCK)])  # fmt: skip
         kept, kept_stats = fill_equity(regions, close, paid, since, 1000.0, first, keep)
         assert np.array_equal(kept, plain[keep]) and kept_stats == stats
+    # From the very end on nothing is kept and no region is read past the last.
+    kept, stats = fill_equity(regions, close, paid, since, 1000.0, n, np.empty(0, np.int64))
+    assert len(kept) == 0 and stats.bars == 0
 
 
 def test_fill_equity_refuses_bars_to_keep_outside_or_out_of_order():
