@@ -287,16 +287,20 @@ class _Dask:
     """Chunks as Dask tasks: the Setup (the candles) is scattered once to every worker."""
 
     def __init__(self, workers: int | None, cluster: str | None) -> None:
+        import dask
         from distributed import Client, LocalCluster
 
         self._cluster = None
         if cluster:
             self.client = Client(cluster, timeout="10s")
         else:
-            self._cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True,
-                dashboard_address=None, silence_logs=logging.WARNING,
-            )  # fmt: skip
+            # Without a dashboard nobody reads the workers' statistical profiler, which samples
+            # the computing thread every 10 ms (a few per cent of a sweep).
+            with dask.config.set({"distributed.worker.profile.enabled": False}):
+                self._cluster = LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True,
+                    dashboard_address=None, silence_logs=logging.WARNING,
+                )  # fmt: skip
             self.client = Client(self._cluster)
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})) or workers or 1)
         self._scattered: dict[int, Any] = {}

@@ -89,11 +89,14 @@ def run(grid: str, workers: int) -> None:
     cluster = client = None
     started = time.perf_counter()
     if workers:
+        import dask
         from distributed import Client, LocalCluster
 
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-        )
+        # As optimizar's own local cluster (and the README's `dask worker` line): no profiler.
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
         client = Client(cluster)
         # A long-lived cluster's workers have imported Kryptelion and loaded its compiled loops
         # before any sweep; a first tiny sweep does that here.

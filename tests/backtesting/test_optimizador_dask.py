@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dask
 import pandas as pd
 import pytest
 from distributed import Client
 
-from backtesting.optimizador import optimizar
+from backtesting.optimizador import _Dask, optimizar
 from tests.conftest import ROOT, free_port
 from tests.estrategias.helpers import synthetic_velas
 from tests.waiting import until
@@ -86,12 +87,23 @@ def _connect(address: str) -> Client | None:
         return None
 
 
+def test_the_local_cluster_s_workers_run_without_dask_s_profiler() -> None:
+    """Nobody reads the profiler without a dashboard; it would sample every sweep every 10 ms."""
+    runner = _Dask(2, None)
+    try:
+        enabled = runner.client.run(lambda: dask.config.get("distributed.worker.profile.enabled"))
+        assert len(enabled) == 2 and not any(enabled.values())
+    finally:
+        runner.close()
+    assert dask.config.get("distributed.worker.profile.enabled")  # this process's is untouched
+
+
 def test_local_cluster_gives_the_in_process_results() -> None:
     velas = synthetic_velas(3_000, seed=7)
     local = optimizar(velas, "sma_cruce", SMALL_SPACE)
-    dask = optimizar(velas, "sma_cruce", SMALL_SPACE, workers=2)
-    pd.testing.assert_frame_equal(dask.resultados, local.resultados, check_exact=True)
-    assert (dask.mejor, dask.omitidas, dask.dsr, dask.pbo) == (
+    spread = optimizar(velas, "sma_cruce", SMALL_SPACE, workers=2)
+    pd.testing.assert_frame_equal(spread.resultados, local.resultados, check_exact=True)
+    assert (spread.mejor, spread.omitidas, spread.dsr, spread.pbo) == (
         local.mejor,
         local.omitidas,
         local.dsr,
