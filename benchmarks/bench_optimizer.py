@@ -92,7 +92,7 @@ def run(grid: str, workers: int) -> None:
         import dask
         from distributed import Client, LocalCluster
 
-        # As optimizar's own local cluster (and the README's `dask worker` line): no profiler.
+        # As optimizar's own local cluster does (and the README advises for hand-started workers).
         with dask.config.set({"distributed.worker.profile.enabled": False}):
             cluster = LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
